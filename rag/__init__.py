@@ -1,0 +1,1 @@
+"""rag-plugin: keeps a Chroma index of your documents current and answers with cited sources."""
