@@ -1,1 +1,80 @@
-"""rag-plugin: keeps a Chroma index of your documents current and answers with cited sources."""
+"""rag-plugin: keeps a Chroma index of your documents current and answers questions with cited sources.
+
+The public API (the CLI, the UI and the HTTP API use nothing else)::
+
+    import rag
+    index = rag.open_index(data_dir="rag-data", collection="default")
+    report = index.ingest(["docs/"])            # a sync: unchanged files are skipped
+    hits = index.search("refund policy", top_k=5)
+    answer = index.ask("What is the refund policy?")
+    print(answer.answer, [c.source for c in answer.citations])
+
+Imports of heavy libraries happen when an index is opened, never at `import rag`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import (
+    ConfigError,
+    EmbedderMismatch,
+    EmbeddingError,
+    LLMError,
+    RagError,
+    SourceError,
+    StoreError,
+    UnsupportedFormat,
+)
+from rag.settings import Settings, load_settings
+from rag.types import Answer, AnswerStream, Citation, IngestEvent, IngestReport, SearchResult
+
+if TYPE_CHECKING:
+    from rag.index import Index
+
+__version__ = "0.1.0"
+
+
+def open_index(settings: Settings | None = None, **overrides: Any) -> Index:
+    """Open (creating if needed) a collection; `overrides` are Settings fields, e.g. `collection="notes"`."""
+    from rag.index import open_index as _open
+
+    return _open(settings, **overrides)
+
+
+def demo_corpus() -> Path:
+    """The small document set bundled with the package, for `rag ui --demo` and first steps."""
+    return Path(__file__).parent / "demo"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Index":  # lazily, so `import rag` stays light
+        from rag.index import Index
+
+        return Index
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")
+
+
+__all__ = [
+    "Answer",
+    "AnswerStream",
+    "Citation",
+    "ConfigError",
+    "EmbedderMismatch",
+    "EmbeddingError",
+    "Index",
+    "IngestEvent",
+    "IngestReport",
+    "LLMError",
+    "RagError",
+    "SearchResult",
+    "Settings",
+    "SourceError",
+    "StoreError",
+    "UnsupportedFormat",
+    "__version__",
+    "demo_corpus",
+    "load_settings",
+    "open_index",
+]

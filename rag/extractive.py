@@ -1,0 +1,84 @@
+"""Answers without an LLM: the sentences of the retrieved chunks that best match the question, cited.
+
+Each candidate sentence is scored by its embedding similarity to the question plus the share of the question's
+content words it contains (names and numbers matter; embeddings blur them), with a small bonus for coming from a
+higher-ranked chunk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+from rag.embeddings import Embedder
+from rag.types import SearchResult
+
+MAX_SENTENCES = 80
+_SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]]*(?:\[\d+\])*\s+|\n\s*\n")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOP = frozenset(
+    "a an and are as at be by did do does for from had has have how i in is it its of on or so that the their them "
+    "there these they this to was were what when where which who whom whose why will with you your".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    n: int
+    sentence: str
+    score: float
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP}
+
+
+def sentences(text: str) -> list[str]:
+    out = []
+    for piece in _SPLIT.split(text):
+        s = " ".join(piece.split())
+        if len(s) >= 12 and len(_words(s)) >= 2:
+            out.append(s)
+    return out
+
+
+def best_sentences(
+    question: str, context: Sequence[SearchResult], embedder: Embedder, limit: int = 2
+) -> list[Pick]:
+    """Up to `limit` sentences, best first, each with the 1-based number of its context block."""
+    candidates: list[tuple[int, str]] = []
+    for n, result in enumerate(context, start=1):
+        for s in sentences(result.text):
+            candidates.append((n, s))
+            if len(candidates) >= MAX_SENTENCES:
+                break
+    if not candidates:
+        return []
+    q_words = _words(question)
+    vectors = embedder.embed([s for _, s in candidates])
+    dense = vectors @ embedder.embed_query(question)
+    picks = []
+    for (n, s), sim in zip(candidates, dense, strict=True):
+        overlap = len(q_words & _words(s)) / len(q_words) if q_words else 0.0
+        picks.append(Pick(n, s, float(sim) + 0.5 * overlap + 0.05 / n))
+    picks.sort(key=lambda p: -p.score)
+    chosen: list[Pick] = []
+    for p in picks:
+        if len(chosen) >= limit:
+            break
+        if all(p.sentence != c.sentence for c in chosen):
+            chosen.append(p)
+    # A second sentence only if it is nearly as good as the first: a weak one dilutes the answer.
+    return [c for c in chosen if c.score >= chosen[0].score * 0.8]
+
+
+def compose(picks: Sequence[Pick]) -> str:
+    return " ".join(f"{p.sentence} [{p.n}]" for p in picks)
+
+
+def relevance(picks: Sequence[Pick]) -> float:
+    return picks[0].score if picks else 0.0
+
+

@@ -1,0 +1,248 @@
+"""The Chroma adapter: the only module that imports chromadb.
+
+Embeddings are always passed in (`embeddings=`, `query_embeddings=`) so Chroma never reaches for its own
+downloading default model. The collection's metadata records the embedder identity; opening it with another
+embedder raises `EmbedderMismatch`, because vectors of different models are not comparable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.documents import Chunk
+from rag.embeddings import EmbedderIdentity
+from rag.errors import ConfigError, EmbedderMismatch, StoreError
+from rag.types import SearchResult
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+# Keys of the collection metadata we own. Chroma metadata values must be str/int/float/bool.
+_EMBEDDER_KEY = "rag:embedder"
+_GENERATION = "rag:generation"
+
+
+def _client(path: Path | None, url: str | None) -> Any:
+    """One client per path/URL per process: Chroma refuses a second PersistentClient on a path with new settings."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    key = url or str(Path(path or ".").resolve())
+    with _clients_lock:
+        if key in _clients:
+            return _clients[key]
+        settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        try:
+            if url:
+                parsed = urlparse(url)
+                if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                    raise ConfigError(f"RAG_CHROMA_URL must look like http://127.0.0.1:8000, got {url!r}.")
+                port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+                client = chromadb.HttpClient(
+                    host=parsed.hostname, port=port, ssl=parsed.scheme == "https", settings=settings
+                )
+                client.heartbeat()
+            else:
+                assert path is not None
+                path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=settings)
+        except ConfigError:
+            raise
+        except Exception as exc:  # chromadb raises many types; translate once, here.
+            where = f"the Chroma server at {url}" if url else f"the index at {path}"
+            hint = "is `chroma run` up?" if url else "check the folder is writable and not used by another version."
+            raise StoreError(f"Cannot open {where}: {exc} ({hint})") from exc
+        _clients[key] = client
+        return client
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentState:
+    sha256: str
+    n_chunks: int
+    present: int
+
+    @property
+    def complete(self) -> bool:
+        return self.present == self.n_chunks
+
+
+class ChromaStore:
+    """One collection of chunks, their vectors and metadata."""
+
+    def __init__(
+        self,
+        collection: str,
+        identity: EmbedderIdentity,
+        path: Path | None = None,
+        url: str | None = None,
+        check_embedder: bool = True,
+    ) -> None:
+        self.identity = identity
+        self.name = collection
+        self.url = url
+        self.path = path
+        self._client = _client(path, url)
+        self._col = self._open(collection, create=True, check=check_embedder)
+
+    @property
+    def kind(self) -> str:
+        return "server" if self.url else "embedded"
+
+    def _open(self, name: str, create: bool, check: bool = True) -> Any:
+        try:
+            if create:
+                col = self._client.get_or_create_collection(
+                    name,
+                    metadata={_EMBEDDER_KEY: self.identity.key(), _GENERATION: 0, **self._identity_meta()},
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                )
+            else:
+                col = self._client.get_collection(name, embedding_function=None)
+        except Exception as exc:
+            raise StoreError(
+                f"Cannot open collection {name!r}: {exc}. Names are 3-512 characters of letters, digits, . _ -"
+            ) from exc
+        recorded = (col.metadata or {}).get(_EMBEDDER_KEY)
+        if check and recorded and recorded != self.identity.key():
+            raise EmbedderMismatch(
+                f"Collection {name!r} was indexed with embedder {recorded!r}, but the configured embedder is "
+                f"{self.identity.key()!r}. Run `rag reindex` to re-embed it with the configured model, or set "
+                f"RAG_EMBED_MODEL back to the model that built it."
+            )
+        return col
+
+    def _identity_meta(self) -> dict[str, Any]:
+        return {
+            "rag:embedder_name": self.identity.name,
+            "rag:embedder_dimension": self.identity.dimension,
+        }
+
+    # --- writing -------------------------------------------------------------------------------------------
+    def add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        if not chunks:
+            return
+        step = max(1, self._client.get_max_batch_size())
+        for i in range(0, len(chunks), step):
+            part = chunks[i : i + step]
+            self._col.upsert(
+                ids=[c.id for c in part],
+                embeddings=embeddings[i : i + step],
+                documents=[c.text for c in part],
+                metadatas=[c.metadata for c in part],
+            )
+
+    def delete_document(self, document_id: str) -> None:
+        self._col.delete(where={"document_id": document_id})
+
+    def bump_generation(self) -> None:
+        """Mark the collection changed, so caches built from it (the keyword index) know to rebuild."""
+        meta = dict(self._col.metadata or {})
+        meta[_GENERATION] = int(meta.get(_GENERATION, 0)) + 1
+        meta.pop("hnsw:space", None)  # owned by the configuration; Chroma refuses to modify it
+        self._col.modify(metadata=meta)
+
+    def generation(self) -> int:
+        col = self._client.get_collection(self.name, embedding_function=None)
+        return int((col.metadata or {}).get(_GENERATION, 0))
+
+    # --- reading -------------------------------------------------------------------------------------------
+    def document_state(self, document_id: str) -> DocumentState | None:
+        got = self._col.get(where={"document_id": document_id}, include=["metadatas"])
+        metas = got["metadatas"] or []
+        if not metas:
+            return None
+        return DocumentState(str(metas[0].get("sha256", "")), int(metas[0].get("n_chunks", 0)), len(metas))
+
+    def count(self) -> int:
+        return int(self._col.count())
+
+    def iter_chunks(self, batch: int = 1000, embeddings: bool = False) -> Iterator[dict[str, Any]]:
+        """Every chunk (`id`, `text`, `metadata`[, `embedding`]), in pages, for rebuilding derived indexes."""
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        offset = 0
+        while True:
+            got = self._col.get(include=include, limit=batch, offset=offset)
+            ids = got["ids"]
+            if not ids:
+                return
+            for j, cid in enumerate(ids):
+                row = {"id": cid, "text": got["documents"][j], "metadata": got["metadatas"][j]}
+                if embeddings:
+                    row["embedding"] = got["embeddings"][j]
+                yield row
+            offset += len(ids)
+
+    def document_sources(self) -> dict[str, str]:
+        """document_id → source of every indexed document (read from each document's first chunk)."""
+        got = self._col.get(where={"ordinal": 0}, include=["metadatas"])
+        return {str(m["document_id"]): str(m["source"]) for m in got["metadatas"] or []}
+
+    def get(self, ids: Sequence[str]) -> list[SearchResult]:
+        if not ids:
+            return []
+        got = self._col.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {cid: (got["documents"][j], got["metadatas"][j]) for j, cid in enumerate(got["ids"])}
+        return [SearchResult(cid, by_id[cid][0], 0.0, _public_meta(by_id[cid][1])) for cid in ids if cid in by_id]
+
+    def query(self, embedding: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[SearchResult]:
+        """Nearest chunks by cosine similarity (score = 1 - cosine distance), best first."""
+        n = self.count()
+        if n == 0:
+            return []
+        got = self._col.query(
+            query_embeddings=[np.asarray(embedding, dtype=np.float32)],
+            n_results=min(k, n),
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            SearchResult(cid, got["documents"][0][j], 1.0 - float(got["distances"][0][j]),
+                         _public_meta(got["metadatas"][0][j]))
+            for j, cid in enumerate(got["ids"][0])
+        ]
+
+    # --- reindex -------------------------------------------------------------------------------------------
+    def recreate_as(self, identity: EmbedderIdentity, rows: Iterator[tuple[list[dict[str, Any]], np.ndarray]]) -> None:
+        """Rebuild this collection under `identity` from (rows, vectors) pages, then swap it in by name.
+
+        The old collection stays intact until the new one is complete, so an interrupted reindex loses nothing.
+        """
+        temp = f"{self.name}.reindex"
+        try:
+            self._client.delete_collection(temp)
+        except Exception:  # absent: nothing to clean up
+            pass
+        new = self._client.create_collection(
+            temp,
+            metadata={_EMBEDDER_KEY: identity.key(), _GENERATION: 0,
+                      "rag:embedder_name": identity.name, "rag:embedder_dimension": identity.dimension},
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+        for page, vectors in rows:
+            new.upsert(ids=[r["id"] for r in page], embeddings=vectors,
+                       documents=[r["text"] for r in page], metadatas=[r["metadata"] for r in page])
+        self._client.delete_collection(self.name)
+        new.modify(name=self.name)
+        self.identity = identity
+        self._col = self._open(self.name, create=False)
+        self.bump_generation()
+
+    def recorded_embedder(self) -> str:
+        """The embedder key the collection was built with."""
+        return str((self._col.metadata or {}).get(_EMBEDDER_KEY, ""))
+
+
+def _public_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
+    """Chunk metadata as the API shows it: `page` always present (None when unknown)."""
+    out = dict(meta or {})
+    out.setdefault("page", None)
+    return out
