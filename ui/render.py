@@ -1,0 +1,126 @@
+"""Pure formatting for the chat UI: sources → HTML, the status line → Markdown. No gradio here, so it tests fast.
+
+Everything that comes from a document (file names, headings, snippets) is escaped: an indexed page may contain
+markup, and the UI must show it as text, never run it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.types import Citation, SearchResult
+
+SNIPPET_CHARS = 240
+NO_LLM = "no LLM: extractive answers"
+EMPTY_SOURCES = '<div class="rag-sources"><p class="rag-muted">Sources of the answer appear here.</p></div>'
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+_MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One line of the sources panel."""
+
+    n: int
+    source: str
+    location: str | None
+    snippet: str
+    score: float | None
+
+
+def file_name(source: str) -> str:
+    """The last part of a path or URL: `/docs/a/guide.md` → `guide.md`, `https://x.org/p/` → `p`."""
+    name = re.split(r"[\\/]", source.split("?", 1)[0].split("#", 1)[0].rstrip("/\\"))[-1]
+    return name or source
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """Whitespace and Markdown heading marks dropped, cut at a word with an ellipsis when over `limit` characters."""
+    flat = " ".join(_MD_HEADING.sub("", text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def location(page: int | None, heading: str | None) -> str | None:
+    if page is not None:
+        return f"page {page}"
+    return heading or None
+
+
+def rows_from_results(results: Sequence[SearchResult]) -> list[SourceRow]:
+    """Rows for retrieved chunks, numbered as the answer numbers them ([1] is the first result)."""
+    return [
+        SourceRow(
+            n,
+            r.source,
+            location(r.page, _opt_str(r.metadata.get("heading"))),
+            snippet(r.text),
+            r.score,
+        )
+        for n, r in enumerate(results, start=1)
+    ]
+
+
+def rows_from_citations(citations: Sequence[Citation], results: Sequence[SearchResult]) -> list[SourceRow]:
+    """Rows for the chunks an answer cites; the score comes from the retrieved chunk the marker points at."""
+    scores = {r.id: r.score for r in results}
+    return [
+        SourceRow(c.n, c.source, location(c.page, c.heading), snippet(c.text), scores.get(c.id))
+        for c in sorted(citations, key=lambda c: c.n)
+    ]
+
+
+def sources_html(rows: Sequence[SourceRow], title: str = "Sources") -> str:
+    """The sources panel: a heading, then one block per row. All document text is escaped."""
+    if not rows:
+        return EMPTY_SOURCES
+    items = []
+    for row in rows:
+        where = f' <span class="rag-muted">· {html.escape(row.location)}</span>' if row.location else ""
+        score = f' <span class="rag-score">· score {row.score:.3f}</span>' if row.score is not None else ""
+        items.append(
+            '<li class="rag-source">'
+            f'<div><b>[{row.n}]</b> <span class="rag-file" title="{html.escape(row.source, quote=True)}">'
+            f"{html.escape(file_name(row.source))}</span>{where}{score}</div>"
+            f'<div class="rag-snippet">{html.escape(row.snippet)}</div>'
+            "</li>"
+        )
+    return (
+        f'<div class="rag-sources"><h3>{html.escape(title)}</h3><ol class="rag-source-list">{"".join(items)}</ol></div>'
+    )
+
+
+def md_escape(text: str) -> str:
+    """Text shown literally inside Markdown (collection and model names come from user settings)."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def status_markdown(status: Mapping[str, Any]) -> str:
+    """`Index.status()` as one line: collection, counts, embedder, and which LLM answers (or that none does)."""
+    docs = int(status.get("documents", 0))
+    chunks = int(status.get("chunks", 0))
+    embedder = status.get("embedder") or {}
+    llm = status.get("llm")
+    parts = [
+        f"Collection **{md_escape(str(status.get('collection', '?')))}**",
+        f"{docs} document{'s' if docs != 1 else ''}",
+        f"{chunks} chunk{'s' if chunks != 1 else ''}",
+        f"embedder {md_escape(str(embedder.get('name', '?')))}",
+        f"LLM {md_escape(str(llm))}" if llm else NO_LLM,
+    ]
+    return " · ".join(parts)
+
+
+def _opt_str(value: Any) -> str | None:
+    return str(value) if value else None
