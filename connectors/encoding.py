@@ -54,9 +54,19 @@ def _decode(data: bytes) -> str:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             pass
-    best = from_bytes(data).best()
+    matches = from_bytes(data)
+    best = matches.best()
     if best is None:
         raise UndecodableText("not text: could not detect the encoding (is it a binary file?)")
+    # Short Western text fits cp1250 and cp1252 equally well and the detector then picks cp1250 ("naïve" becomes
+    # "naďve"); on a tie, Windows' Western code page is by far the likelier author.
+    for match in matches:
+        tie = match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.01
+        if tie and "cp1252" in (match.encoding, *match.could_be_from_charset):
+            try:
+                return data.decode("cp1252")
+            except UnicodeDecodeError:
+                break
     return str(best)
 
 
