@@ -16,6 +16,7 @@ from rag.embeddings import Embedder
 from rag.types import SearchResult
 
 MAX_SENTENCES = 80
+WRAP_WIDTH = 50  # a line at least this long that ends mid-sentence was wrapped: it continues on the next line
 _SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]]*(?:\[\d+\])*\s+|\n\s*\n")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
@@ -37,11 +38,34 @@ def _words(text: str) -> set[str]:
 
 def sentences(text: str) -> list[str]:
     out = []
-    for piece in _SPLIT.split(text):
-        s = " ".join(piece.split())
-        if len(s) >= 12 and len(_words(s)) >= 2:
-            out.append(s)
+    for block in _blocks(text):
+        for piece in _SPLIT.split(block):
+            s = " ".join(piece.split())
+            if len(s) >= 20 and len(s.split()) >= 4:
+                out.append(s)
     return out
+
+
+def _blocks(text: str) -> list[str]:
+    """Join wrapped lines back into paragraphs, but keep short lines (headings, table cells) on their own.
+
+    Text extracted from PDFs and web pages wraps sentences across lines, while infoboxes and headings are short
+    lines without a full stop; gluing those onto the next sentence would make a poor quoted answer.
+    """
+    blocks: list[list[str]] = []
+    previous = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            previous = ""
+            continue
+        wrapped = len(previous) >= WRAP_WIDTH and not previous.endswith((".", "!", "?", ":"))
+        if blocks and wrapped:
+            blocks[-1].append(stripped)
+        else:
+            blocks.append([stripped])
+        previous = stripped
+    return [" ".join(lines) for lines in blocks]
 
 
 def best_sentences(
@@ -61,8 +85,13 @@ def best_sentences(
     dense = vectors @ embedder.embed_query(question)
     picks = []
     for (n, s), sim in zip(candidates, dense, strict=True):
-        overlap = len(q_words & _words(s)) / len(q_words) if q_words else 0.0
+        words = _words(s)
+        if len(words - q_words) < 2:  # only repeats the question: it cannot be the answer
+            continue
+        overlap = len(q_words & words) / len(q_words) if q_words else 0.0
         picks.append(Pick(n, s, float(sim) + 0.5 * overlap + 0.05 / n))
+    if not picks:
+        return []
     picks.sort(key=lambda p: -p.score)
     chosen: list[Pick] = []
     for p in picks:
