@@ -220,6 +220,16 @@ def test_html_encoding_from_meta_charset_and_from_utf16_bom(tmp_path: Path) -> N
         assert (doc.title, doc.text) == ("Café", "Déjà vu — 5 €"), name
 
 
+def test_html_article_header_keeps_the_article_title(tmp_path: Path) -> None:
+    path = tmp_path / "post.html"
+    path.write_text(
+        "<header>Site banner</header><article><header><h1>Post title</h1></header><p>Body text.</p></article>",
+        encoding="utf-8",
+    )
+
+    assert connectors.load(path).sections == [Section("Post title\nBody text.", heading="Post title")]
+
+
 def test_html_without_a_declared_charset_is_detected(tmp_path: Path) -> None:
     path = tmp_path / "old.html"
     path.write_bytes("<p>L'été était très chaud; el niño pagó 3 €.</p>".encode("cp1252"))

@@ -47,7 +47,9 @@ def load_html(path: Path, data: bytes) -> tuple[list[Section], str, str]:
         soup = BeautifulSoup(data if declared else decode_or_fail(path, data), "lxml")
     title = _clean(soup.title.get_text(" ")) if soup.title else ""
     for tag in soup.find_all(_DROP):
-        tag.decompose()
+        # A page's header and footer are chrome, but an article's <header> holds its own title.
+        if tag.name not in ("header", "footer") or tag.find_parent(("article", "main")) is None:
+            tag.decompose()
     if not title and (h1 := soup.find("h1")):
         title = _clean(h1.get_text(" "))
     articles = soup.find_all("article")
