@@ -72,6 +72,20 @@ def test_snippet_drops_markdown_heading_marks() -> None:
     assert snippet("Item #3 stays") == "Item #3 stays"
 
 
+def test_snippet_of_a_long_chunk_starts_at_the_sentence_the_answer_quotes() -> None:
+    chunk = "Opening words about nothing in particular. " * 8 + "The keeper was Thomas Pellow. " + "Filler. " * 5
+    cut = snippet(chunk, limit=80, focus="The keeper was Thomas Pellow. [2]")
+    assert cut.startswith("…The keeper was Thomas Pellow.")
+    assert snippet(chunk, limit=80, focus="unrelated zebra").startswith("Opening words")
+
+
+def test_cited_rows_show_the_evidence_of_a_long_chunk() -> None:
+    text = "Intro sentence here. " * 20 + "Flights need fourteen days notice."
+    results = [_result(1, "/d/travel.html", text, 0.5)]
+    rows = rows_from_citations([Citation(1, "doc1:0", "/d/travel.html", None, text)], results, "fourteen days [1]")
+    assert "Flights need fourteen days notice." in rows[0].snippet
+
+
 def test_sources_escape_document_markup() -> None:
     rows = rows_from_results(
         [_result(1, "/d/<evil>.html", "<script>alert(1)</script> & more", 0.5, heading="<b>H</b>")]

@@ -26,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 if TYPE_CHECKING:
     import gradio as gr
 
-    from rag.index import Index
+    from rag import Index
 
 # Two questions the bundled demo corpus (`rag.demo_corpus()`) answers.
 DEMO_EXAMPLES = [
@@ -74,7 +74,7 @@ def chat_turn(index: Index, message: str, history: list[Message] | None) -> Iter
         notes = "\n".join(f"> ⚠️ {w}" for w in answer.warnings)
         history = [*history[:-1], {"role": "assistant", "content": f"{answer.answer}\n\n{notes}"}]
     if answer.citations:
-        panel = sources_html(rows_from_citations(answer.citations, answer.results), "Sources")
+        panel = sources_html(rows_from_citations(answer.citations, answer.results, answer.answer), "Sources")
     else:
         panel = sources_html(rows_from_results(answer.results), "Closest passages (not cited)")
     yield history, panel
@@ -144,4 +144,7 @@ def launch(index: Index, host: str = "127.0.0.1", port: int = 7860, share: bool 
     """Serve the chat page until interrupted. Binds loopback by default; a public share link is never made."""
     if share:
         raise ValueError("share links are not supported: they would expose the index through an outside relay")
-    build_app(index).launch(server_name=host, server_port=port, share=False, show_error=True)
+    demo = build_app(index)
+    # quiet: gradio's own banner suggests `share=True`, which this app refuses.
+    print(f"rag ui: http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    demo.launch(server_name=host, server_port=port, share=False, show_error=True, quiet=True)

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.types import Citation, SearchResult
+    from rag import Citation, SearchResult
 
 SNIPPET_CHARS = 240
 NO_LLM = "no LLM: extractive answers"
 EMPTY_SOURCES = '<div class="rag-sources"><p class="rag-muted">Sources of the answer appear here.</p></div>'
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)\s*")
+_MARKER = re.compile(r"\[\d+(?:\s*[,;–-]\s*\d+)*\]")
 _MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
 
 
@@ -40,16 +42,40 @@ def file_name(source: str) -> str:
     return name or source
 
 
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """Whitespace and Markdown heading marks dropped, cut at a word with an ellipsis when over `limit` characters."""
+def snippet(text: str, limit: int = SNIPPET_CHARS, focus: str = "") -> str:
+    """Whitespace and Markdown heading marks dropped, cut at a word with an ellipsis when over `limit` characters.
+
+    With `focus` (the answer), a long chunk is shown from the sentence sharing most words with it, so the panel
+    shows the evidence rather than the chunk's opening lines.
+    """
     flat = " ".join(_MD_HEADING.sub("", text).split())
     if len(flat) <= limit:
         return flat
+    start = _focus_start(flat, focus) if focus else 0
+    if start and len(flat) - start < limit:  # near the end: show the last `limit` characters, from a word
+        start = max(0, flat.find(" ", len(flat) - limit) + 1)
+    if start:
+        return "…" + snippet(flat[start:], limit)
     cut = flat[:limit]
     space = cut.rfind(" ")
     if space > limit // 2:
         cut = cut[:space]
     return cut.rstrip(" ,;:") + "…"
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w+", text.lower()) if len(w) > 2}
+
+
+def _focus_start(flat: str, focus: str) -> int:
+    """Offset of the sentence of `flat` sharing most words with `focus` (0 when the best is the first or none)."""
+    wanted = _words(_MARKER.sub("", focus))
+    best, best_score = 0, 0
+    for match in _SENTENCE.finditer(flat):
+        score = len(_words(match.group()) & wanted)
+        if score > best_score:
+            best, best_score = match.start(), score
+    return best
 
 
 def location(page: int | None, heading: str | None) -> str | None:
@@ -72,11 +98,16 @@ def rows_from_results(results: Sequence[SearchResult]) -> list[SourceRow]:
     ]
 
 
-def rows_from_citations(citations: Sequence[Citation], results: Sequence[SearchResult]) -> list[SourceRow]:
-    """Rows for the chunks an answer cites; the score comes from the retrieved chunk the marker points at."""
+def rows_from_citations(
+    citations: Sequence[Citation], results: Sequence[SearchResult], answer: str = ""
+) -> list[SourceRow]:
+    """Rows for the chunks an answer cites; the score comes from the retrieved chunk the marker points at.
+
+    The snippet of a long chunk starts at the sentence most like `answer` (the evidence, not the opening lines).
+    """
     scores = {r.id: r.score for r in results}
     return [
-        SourceRow(c.n, c.source, location(c.page, c.heading), snippet(c.text), scores.get(c.id))
+        SourceRow(c.n, c.source, location(c.page, c.heading), snippet(c.text, focus=answer), scores.get(c.id))
         for c in sorted(citations, key=lambda c: c.n)
     ]
 
