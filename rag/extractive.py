@@ -10,12 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 
 from rag.embeddings import Embedder
 from rag.types import SearchResult
 
 MAX_SENTENCES = 80
+NUMBER_BONUS = 0.15
+FRAGMENT_PENALTY = 0.1
 WRAP_WIDTH = 50  # a line at least this long that ends mid-sentence was wrapped: it continues on the next line
 _SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]]*(?:\[\d+\])*\s+|\n\s*\n")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -32,8 +36,21 @@ class Pick:
     score: float
 
 
+_ASKS_FOR_NUMBER = re.compile(r"\b(when|(what|which) (year|date|day)|how (many|much|old|long|far|tall|high))\b", re.I)
+_HAS_NUMBER = re.compile(r"\d")
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer  # PyStemmer, already needed by the keyword index
+
+    return Stemmer.Stemmer("english")
+
+
 def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP}
+    """Content words, stemmed, so "erupt" in a question meets "erupted" in a sentence."""
+    words = [w.lower() for w in _WORD.findall(text) if w.lower() not in _STOP]
+    return set(_stemmer().stemWords(words))
 
 
 def sentences(text: str) -> list[str]:
@@ -81,6 +98,7 @@ def best_sentences(
     if not candidates:
         return []
     q_words = _words(question)
+    wants_number = bool(_ASKS_FOR_NUMBER.search(question))
     vectors = embedder.embed([s for _, s in candidates])
     dense = vectors @ embedder.embed_query(question)
     picks = []
@@ -89,7 +107,12 @@ def best_sentences(
         if len(words - q_words) < 2:  # only repeats the question: it cannot be the answer
             continue
         overlap = len(q_words & words) / len(q_words) if q_words else 0.0
-        picks.append(Pick(n, s, float(sim) + 0.5 * overlap + 0.05 / n))
+        score = float(sim) + 0.5 * overlap + 0.05 / n
+        if wants_number and _HAS_NUMBER.search(s):
+            score += NUMBER_BONUS  # "when…?", "how many…?" are answered by a sentence that holds a number
+        if not s.endswith((".", "!", "?", '"', "”", ")")):
+            score -= FRAGMENT_PENALTY  # a title or table row, not a sentence that states something
+        picks.append(Pick(n, s, score))
     if not picks:
         return []
     picks.sort(key=lambda p: -p.score)

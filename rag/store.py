@@ -8,10 +8,10 @@ embedder raises `EmbedderMismatch`, because vectors of different models are not 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -21,6 +21,7 @@ from rag.embeddings import EmbedderIdentity
 from rag.errors import ConfigError, EmbedderMismatch, StoreError
 from rag.types import SearchResult
 
+T = TypeVar("T")
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 # Keys of the collection metadata we own. Chroma metadata values must be str/int/float/bool.
@@ -132,44 +133,63 @@ class ChromaStore:
         step = max(1, self._client.get_max_batch_size())
         for i in range(0, len(chunks), step):
             part = chunks[i : i + step]
-            self._col.upsert(
-                ids=[c.id for c in part],
-                embeddings=embeddings[i : i + step],
-                documents=[c.text for c in part],
-                metadatas=[c.metadata for c in part],
+            self._do(
+                lambda col, part=part, i=i: col.upsert(
+                    ids=[c.id for c in part],
+                    embeddings=embeddings[i : i + step],
+                    documents=[c.text for c in part],
+                    metadatas=[c.metadata for c in part],
+                )
             )
 
     def delete_document(self, document_id: str) -> None:
-        self._col.delete(where={"document_id": document_id})
+        self._do(lambda col: col.delete(where={"document_id": document_id}))
 
     def bump_generation(self) -> None:
         """Mark the collection changed, so caches built from it (the keyword index) know to rebuild."""
-        meta = dict(self._col.metadata or {})
+        meta = self._fresh_meta()
         meta[_GENERATION] = int(meta.get(_GENERATION, 0)) + 1
         meta.pop("hnsw:space", None)  # owned by the configuration; Chroma refuses to modify it
-        self._col.modify(metadata=meta)
+        self._do(lambda col: col.modify(metadata=meta))
 
     def generation(self) -> int:
-        col = self._client.get_collection(self.name, embedding_function=None)
-        return int((col.metadata or {}).get(_GENERATION, 0))
+        return int(self._fresh_meta().get(_GENERATION, 0))
+
+    def _fresh_meta(self) -> dict[str, Any]:
+        """The collection's metadata as stored now (another process or Index may have changed it)."""
+        try:
+            col = self._client.get_collection(self.name, embedding_function=None)
+        except Exception as exc:
+            raise StoreError(f"Collection {self.name!r} disappeared: {exc}. Run `rag ingest` again.") from exc
+        return dict(col.metadata or {})
+
+    def _do(self, op: Callable[[Any], T]) -> T:
+        """Run `op` on the collection; if a reindex replaced it meanwhile, reopen it by name and retry once."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            return op(self._col)
+        except NotFoundError:
+            self._col = self._open(self.name, create=False)
+            return op(self._col)
 
     # --- reading -------------------------------------------------------------------------------------------
     def document_state(self, document_id: str) -> DocumentState | None:
-        got = self._col.get(where={"document_id": document_id}, include=["metadatas"])
+        got = self._do(lambda col: col.get(where={"document_id": document_id}, include=["metadatas"]))
         metas = got["metadatas"] or []
         if not metas:
             return None
         return DocumentState(str(metas[0].get("sha256", "")), int(metas[0].get("n_chunks", 0)), len(metas))
 
     def count(self) -> int:
-        return int(self._col.count())
+        return int(self._do(lambda col: col.count()))
 
     def iter_chunks(self, batch: int = 1000, embeddings: bool = False) -> Iterator[dict[str, Any]]:
         """Every chunk (`id`, `text`, `metadata`[, `embedding`]), in pages, for rebuilding derived indexes."""
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
         offset = 0
         while True:
-            got = self._col.get(include=include, limit=batch, offset=offset)
+            got = self._do(lambda col, offset=offset: col.get(include=include, limit=batch, offset=offset))
             ids = got["ids"]
             if not ids:
                 return
@@ -182,13 +202,13 @@ class ChromaStore:
 
     def document_sources(self) -> dict[str, str]:
         """document_id → source of every indexed document (read from each document's first chunk)."""
-        got = self._col.get(where={"ordinal": 0}, include=["metadatas"])
+        got = self._do(lambda col: col.get(where={"ordinal": 0}, include=["metadatas"]))
         return {str(m["document_id"]): str(m["source"]) for m in got["metadatas"] or []}
 
     def get(self, ids: Sequence[str]) -> list[SearchResult]:
         if not ids:
             return []
-        got = self._col.get(ids=list(ids), include=["documents", "metadatas"])
+        got = self._do(lambda col: col.get(ids=list(ids), include=["documents", "metadatas"]))
         by_id = {cid: (got["documents"][j], got["metadatas"][j]) for j, cid in enumerate(got["ids"])}
         return [SearchResult(cid, by_id[cid][0], 0.0, _public_meta(by_id[cid][1])) for cid in ids if cid in by_id]
 
@@ -197,11 +217,13 @@ class ChromaStore:
         n = self.count()
         if n == 0:
             return []
-        got = self._col.query(
-            query_embeddings=[np.asarray(embedding, dtype=np.float32)],
-            n_results=min(k, n),
-            where=where or None,
-            include=["documents", "metadatas", "distances"],
+        got = self._do(
+            lambda col: col.query(
+                query_embeddings=[np.asarray(embedding, dtype=np.float32)],
+                n_results=min(k, n),
+                where=where or None,
+                include=["documents", "metadatas", "distances"],
+            )
         )
         return [
             SearchResult(cid, got["documents"][0][j], 1.0 - float(got["distances"][0][j]),
@@ -238,7 +260,7 @@ class ChromaStore:
 
     def recorded_embedder(self) -> str:
         """The embedder key the collection was built with."""
-        return str((self._col.metadata or {}).get(_EMBEDDER_KEY, ""))
+        return str(self._fresh_meta().get(_EMBEDDER_KEY, ""))
 
 
 def _public_meta(meta: dict[str, Any] | None) -> dict[str, Any]:

@@ -191,17 +191,20 @@ def test_opening_with_another_embedder_is_a_clear_error_and_reindex_fixes_it(
     from rag.index import Index
     from rag.settings import load_settings
 
+    chunks = index.store.count()
     other = _RenamedEmbedder(index.embedder)
     settings = load_settings(data_dir=tmp_path / "rag-data")
     with pytest.raises(EmbedderMismatch, match="rag reindex"):
         Index(settings, embedder=other)
     fixed = Index(settings, embedder=other, check_embedder=False)
     count = fixed.reindex()
-    assert count == index.store.count()
+    assert count == chunks == fixed.store.count()
     reopened = Index(settings, embedder=other)  # no error now
     assert _names(reopened.search("When did the mountain on Tamsa last blow up?", top_k=1)) == ["volcano.txt"]
     with pytest.raises(EmbedderMismatch):
-        make_index()
+        make_index()  # the old model now meets the new vectors: refused
+    with pytest.raises(EmbedderMismatch):
+        index.search("volcano")  # an Index opened before the swap reopens the collection and refuses too
 
 
 class _RenamedEmbedder:
