@@ -13,9 +13,7 @@ from rag.prompts import NOT_FOUND_MESSAGE, build_messages
 from rag.types import Answer, AnswerStream, SearchResult
 
 
-def answer_stream(
-    question: str, results: list[SearchResult], embedder: Embedder, llm: ChatLLM | None
-) -> AnswerStream:
+def answer_stream(question: str, results: list[SearchResult], embedder: Embedder, llm: ChatLLM | None) -> AnswerStream:
     """Answer `question` from `results` (already retrieved, best first); see `AnswerStream`."""
     warnings: list[str] = []
     if not results:
@@ -46,9 +44,7 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from rest
 
 
-def _extractive(
-    question: str, results: list[SearchResult], embedder: Embedder, warnings: list[str]
-) -> AnswerStream:
+def _extractive(question: str, results: list[SearchResult], embedder: Embedder, warnings: list[str]) -> AnswerStream:
     picks = extractive.best_sentences(question, results, embedder)
     if picks:
         text = extractive.compose(picks)

@@ -79,9 +79,7 @@ def _overlap_start(tiers: tuple[list[int], ...], earliest: int, end: int) -> int
     return earliest
 
 
-def _best_cut(
-    offsets: list[int], text: str, boundaries: tuple[list[int], ...], start: int, end: int, size: int
-) -> int:
+def _best_cut(offsets: list[int], text: str, boundaries: tuple[list[int], ...], start: int, end: int, size: int) -> int:
     """Where to end a full window: the last sentence end in its second half, else line end, else word boundary."""
     floor = start + max(1, size // 2)
     for starts in boundaries:

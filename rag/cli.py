@@ -259,8 +259,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     extra = {"collection": args.collection or "demo"} if args.demo else {}
     index = rag.open_index(_settings(args, **extra))
     if args.demo:
-        print(f"indexing the demo corpus ({rag.demo_corpus()}) into collection '{index.settings.collection}'…",
-              file=sys.stderr)
+        print(
+            f"indexing the demo corpus ({rag.demo_corpus()}) into collection '{index.settings.collection}'…",
+            file=sys.stderr,
+        )
         report = index.ingest([rag.demo_corpus()])
         print(f"demo corpus: {report.added + report.updated} indexed, {report.unchanged} unchanged", file=sys.stderr)
     from ui.app import launch

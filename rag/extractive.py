@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-
 from rag.embeddings import Embedder
 from rag.types import SearchResult
 
@@ -85,9 +84,7 @@ def _blocks(text: str) -> list[str]:
     return [" ".join(lines) for lines in blocks]
 
 
-def best_sentences(
-    question: str, context: Sequence[SearchResult], embedder: Embedder, limit: int = 2
-) -> list[Pick]:
+def best_sentences(question: str, context: Sequence[SearchResult], embedder: Embedder, limit: int = 2) -> list[Pick]:
     """Up to `limit` sentences, best first, each with the 1-based number of its context block."""
     candidates: list[tuple[int, str]] = []
     for n, result in enumerate(context, start=1):
@@ -132,5 +129,3 @@ def compose(picks: Sequence[Pick]) -> str:
 
 def relevance(picks: Sequence[Pick]) -> float:
     return picks[0].score if picks else 0.0
-
-

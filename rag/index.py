@@ -47,8 +47,14 @@ class Index:
     ) -> IngestReport:
         """Sync files and folders into the index (see `rag.indexing`); bad sources are reported, not raised."""
         return indexing.ingest(
-            sources, self.store, self.embedder, self.settings.chunk_size, self.settings.chunk_overlap,
-            include, exclude, progress,
+            sources,
+            self.store,
+            self.embedder,
+            self.settings.chunk_size,
+            self.settings.chunk_overlap,
+            include,
+            exclude,
+            progress,
         )
 
     def search(

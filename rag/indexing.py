@@ -72,9 +72,7 @@ def ingest(
     return report
 
 
-def _sync_one(
-    path: Path, store: ChromaStore, embedder: Embedder, size: int, overlap: int
-) -> tuple[str, int, str]:
+def _sync_one(path: Path, store: ChromaStore, embedder: Embedder, size: int, overlap: int) -> tuple[str, int, str]:
     """Index one file; returns (status, chunks written, error). Never raises for a bad file."""
     try:
         doc = connectors.load(path)
@@ -115,5 +113,3 @@ def _delete_vanished(
             store.delete_document(document_id)
             gone.append(source)
     return gone
-
-

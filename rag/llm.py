@@ -19,9 +19,7 @@ class ChatLLM:
         self.model = model
         self.base_url = base_url or "https://api.openai.com/v1"
         self.temperature = temperature
-        self._client = openai.OpenAI(
-            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=1
-        )
+        self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=1)
 
     def _fail(self, exc: Exception) -> LLMError:
         return LLMError(
@@ -33,7 +31,10 @@ class ChatLLM:
         """Text deltas of the reply, as they arrive."""
         try:
             response: Any = self._client.chat.completions.create(
-                model=self.model, messages=messages, temperature=self.temperature, stream=True  # type: ignore[arg-type]
+                model=self.model,
+                messages=messages,
+                temperature=self.temperature,
+                stream=True,  # type: ignore[arg-type]
             )
             for event in response:
                 if event.choices and event.choices[0].delta and event.choices[0].delta.content:
@@ -46,7 +47,9 @@ class ChatLLM:
     def complete(self, messages: list[dict[str, str]]) -> str:
         try:
             response: Any = self._client.chat.completions.create(
-                model=self.model, messages=messages, temperature=self.temperature  # type: ignore[arg-type]
+                model=self.model,
+                messages=messages,
+                temperature=self.temperature,  # type: ignore[arg-type]
             )
             return response.choices[0].message.content or ""
         except Exception as exc:

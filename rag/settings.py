@@ -125,9 +125,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**clean)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"Invalid settings: {problems}") from exc
     except ValueError as exc:  # e.g. a malformed rag.toml
         raise ConfigError(f"Could not read settings: {exc}") from exc

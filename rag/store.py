@@ -226,8 +226,9 @@ class ChromaStore:
             )
         )
         return [
-            SearchResult(cid, got["documents"][0][j], 1.0 - float(got["distances"][0][j]),
-                         _public_meta(got["metadatas"][0][j]))
+            SearchResult(
+                cid, got["documents"][0][j], 1.0 - float(got["distances"][0][j]), _public_meta(got["metadatas"][0][j])
+            )
             for j, cid in enumerate(got["ids"][0])
         ]
 
@@ -244,14 +245,22 @@ class ChromaStore:
             pass
         new = self._client.create_collection(
             temp,
-            metadata={_EMBEDDER_KEY: identity.key(), _GENERATION: 0,
-                      "rag:embedder_name": identity.name, "rag:embedder_dimension": identity.dimension},
+            metadata={
+                _EMBEDDER_KEY: identity.key(),
+                _GENERATION: 0,
+                "rag:embedder_name": identity.name,
+                "rag:embedder_dimension": identity.dimension,
+            },
             configuration={"hnsw": {"space": "cosine"}},
             embedding_function=None,
         )
         for page, vectors in rows:
-            new.upsert(ids=[r["id"] for r in page], embeddings=vectors,
-                       documents=[r["text"] for r in page], metadatas=[r["metadata"] for r in page])
+            new.upsert(
+                ids=[r["id"] for r in page],
+                embeddings=vectors,
+                documents=[r["text"] for r in page],
+                metadatas=[r["metadata"] for r in page],
+            )
         self._client.delete_collection(self.name)
         new.modify(name=self.name)
         self.identity = identity

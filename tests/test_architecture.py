@@ -25,8 +25,12 @@ def _modules(package: str) -> list[Path]:
 
 
 def test_only_the_store_imports_chromadb() -> None:
-    users = [p.relative_to(REPO).as_posix() for pkg in ("rag", "connectors", "ui") for p in _modules(pkg)
-             if any(n == "chromadb" or n.startswith("chromadb.") for n in _imports(p))]
+    users = [
+        p.relative_to(REPO).as_posix()
+        for pkg in ("rag", "connectors", "ui")
+        for p in _modules(pkg)
+        if any(n == "chromadb" or n.startswith("chromadb.") for n in _imports(p))
+    ]
     assert users == ["rag/store.py"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -26,13 +27,13 @@ def test_no_chunk_exceeds_size_in_tokens(size: int, overlap: int) -> None:
 def test_chunks_cover_the_whole_text_in_order() -> None:
     spans = split_section(TEXT, 50, 10)
     assert spans[0][0] == 0 and spans[-1][1] == len(TEXT)
-    for (a1, b1), (a2, b2) in zip(spans, spans[1:], strict=False):
+    for (a1, b1), (a2, b2) in itertools.pairwise(spans):
         assert a1 < a2 <= b1 < b2  # consecutive chunks overlap or touch, never leave a gap
 
 
 def test_overlap_is_at_most_the_configured_tokens_and_present() -> None:
     spans = split_section(TEXT, 50, 20)
-    for (_, b1), (a2, _) in zip(spans, spans[1:], strict=False):
+    for (_, b1), (a2, _) in itertools.pairwise(spans):
         shared = TEXT[a2:b1]
         assert shared.strip(), "consecutive chunks should share text when overlap > 0"
         assert count_tokens(shared) <= 20

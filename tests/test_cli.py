@@ -19,7 +19,10 @@ from tests.pdfgen import make_pdf
 def rag(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rag.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -29,7 +32,9 @@ def docs(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "people.txt").write_text(
         "Ada Quill was born on 3 March 1911 in Lisbon. She became a cartographer and mapped the Azores.\n\n"
-        "Her brother Tomas Quill was a ship's carpenter who never left Lisbon.", encoding="utf-8")
+        "Her brother Tomas Quill was a ship's carpenter who never left Lisbon.",
+        encoding="utf-8",
+    )
     (folder / "guide.md").write_text("# Guide\n\n## Parking\n\nVisitors park behind the east gate.\n")
     make_pdf(folder / "paper.pdf", ["Abstract. We measure rainfall in the Atacama desert.", "Results on page two."])
     return folder

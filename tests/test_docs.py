@@ -1,4 +1,4 @@
-"""The docs that are generated from the code stay current. Regenerate with: UPDATE_DOCS=1 python -m pytest tests/test_docs.py"""
+"""Generated docs stay current. Regenerate: UPDATE_DOCS=1 python -m pytest tests/test_docs.py"""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 def render_cli() -> str:
     parser = build_parser()
-    parts = ["# `rag` command line\n", "Generated from `rag --help`; the contract is `shared/design/INTERFACES.md`.\n",
-             "```\n" + _help(parser) + "```\n"]
+    parts = [
+        "# `rag` command line\n",
+        "Generated from `rag --help`; the contract is `shared/design/INTERFACES.md`.\n",
+        "```\n" + _help(parser) + "```\n",
+    ]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, command in sub.choices.items():
         parts.append(f"## rag {name}\n\n```\n{_help(command)}```\n")
@@ -32,13 +35,16 @@ def _help(parser: argparse.ArgumentParser) -> str:
 def render_settings() -> str:
     rows = ["| setting (`rag.toml`) | environment | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        env = {"openai_base_url": "OPENAI_BASE_URL", "openai_api_key": "OPENAI_API_KEY"}.get(name, f"RAG_{name.upper()}")
+        env = {"openai_base_url": "OPENAI_BASE_URL", "openai_api_key": "OPENAI_API_KEY"}.get(
+            name, f"RAG_{name.upper()}"
+        )
         default = "" if field.default is None else f"`{field.default}`"
         rows.append(f"| `{name}` | `{env}` | {default} | {field.description} |")
     return (
         "# Settings\n\nGenerated from `rag/settings.py`. Precedence: defaults ← `rag.toml` (or `$RAG_CONFIG`) ← "
         "environment ← command-line flags. `rag config` prints the effective values, secrets masked.\n\n"
-        + "\n".join(rows) + "\n"
+        + "\n".join(rows)
+        + "\n"
     )
 
 
