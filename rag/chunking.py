@@ -93,7 +93,7 @@ def _best_cut(offsets: list[int], text: str, boundaries: tuple[list[int], ...], 
 
 
 def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
-    """All chunks of a document, in reading order; ids are `{document_id}:{ordinal}`."""
+    """All chunks of a document, in reading order; ids are `{document_id}_{ordinal}`."""
     pieces = list(_iter_pieces(doc.sections, size, overlap))
     chunks = []
     for ordinal, (section, text) in enumerate(pieces):
@@ -114,7 +114,7 @@ def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
             meta["mtime"] = doc.mtime
         if doc.size is not None:
             meta["size"] = doc.size
-        chunks.append(Chunk(f"{doc.document_id}:{ordinal}", text, doc.document_id, ordinal, meta))
+        chunks.append(Chunk(f"{doc.document_id}_{ordinal}", text, doc.document_id, ordinal, meta))
     return chunks
 
 

@@ -57,7 +57,7 @@ def document_id_for(source: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """One indexed piece of a document; `id` is `{document_id}:{ordinal}`."""
+    """One indexed piece of a document; `id` is `{document_id}_{ordinal}`."""
 
     id: str
     text: str

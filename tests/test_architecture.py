@@ -43,7 +43,7 @@ def test_connectors_use_only_the_document_type_and_errors_of_rag() -> None:
 def test_nothing_imports_the_ui_and_the_ui_uses_only_the_public_api() -> None:
     for pkg in ("rag", "connectors"):
         for path in _modules(pkg):
-            if path.name == "cli.py":  # `rag ui` launches it: the one allowed edge
+            if path.parent.name == "cli":  # `rag ui` launches it: the one allowed edge
                 continue
             assert not any(n == "ui" or n.startswith("ui.") for n in _imports(path)), path
     for path in _modules("ui"):

@@ -68,7 +68,7 @@ def test_chunks_carry_ids_page_heading_and_document_fields() -> None:
         mime="application/pdf",
     )
     chunks = chunk_document(doc, 50, 10)
-    assert [c.id for c in chunks] == [f"{doc.document_id}:{i}" for i in range(len(chunks))]
+    assert [c.id for c in chunks] == [f"{doc.document_id}_{i}" for i in range(len(chunks))]
     assert chunks[-1].metadata["page"] == 2 and chunks[0].metadata["page"] == 1
     assert all(c.metadata["n_chunks"] == len(chunks) for c in chunks)
     assert all(c.metadata["source"] == "/docs/manual.pdf" and c.metadata["sha256"] == doc.sha256 for c in chunks)

@@ -1,0 +1,50 @@
+"""`rag ingest SOURCE...` — sync files and folders into the index, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from rag.cli._common import EXIT_OK, EXIT_REPORTED, emit, index, show_progress
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("ingest", parents=[common], help="index files, folders (recursive) and re-sync them")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="a file or a folder")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files matching GLOB")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files matching GLOB")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    idx = index(args)
+    bar = None
+    if show_progress(args):
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="file", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(event: Any) -> None:
+        if bar is not None:
+            bar.total = event.total
+            bar.set_postfix_str(f"{event.status}: {event.source.rsplit('/', 1)[-1]}"[:60])
+            bar.update(1)
+
+    report = idx.ingest(args.sources, include=args.include, exclude=args.exclude, progress=progress)
+    if bar is not None:
+        bar.close()
+    if args.json:
+        emit(report.to_dict())
+    else:
+        print(
+            f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.deleted} deleted"
+            f" — {report.chunks_added} chunks in {report.seconds:.1f}s"
+        )
+    for item in report.failed:
+        print(f"failed: {item['source']}: {item['error']}", file=sys.stderr)
+    for item in report.skipped:
+        print(f"skipped: {item['source']}: {item['reason']}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_REPORTED
