@@ -4,6 +4,7 @@ documents in (txt, md, html, pdf), the right file found for a paraphrased questi
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,21 @@ PDF_PAGES = [
     "Quarterly report of the Orbis shipping company. Revenue rose in every region.",
     "The Orbis fleet grew to forty-two container ships. The newest ship, the Aurora Wind, was launched in May.",
 ]
+
+
+@pytest.fixture(params=["embedded", "server"])
+def make_index(request: pytest.FixtureRequest, make_index: Any) -> Any:
+    """Every test here runs twice: on the embedded store and on a real `chroma run` server."""
+    if request.param == "embedded":
+        return make_index
+    url = request.getfixturevalue("chroma_server")
+    collection = f"t-{uuid.uuid4().hex[:12]}"  # one server serves every test: keep them apart
+
+    def factory(**overrides: Any) -> Any:
+        overrides.setdefault("collection", collection)
+        return make_index(chroma_url=url, **overrides)
+
+    return factory
 
 
 @pytest.fixture
@@ -94,7 +110,7 @@ def test_ask_without_llm_answers_extractively_with_the_right_citation(index: Any
 
 
 def test_ask_on_an_empty_index_is_an_answer_not_an_error(make_index: Any) -> None:
-    answer = make_index(collection="empty").ask("Anything?")
+    answer = make_index(collection=f"empty-{uuid.uuid4().hex[:8]}").ask("Anything?")
     assert answer.answer and not answer.found and answer.citations == []
 
 
@@ -185,15 +201,12 @@ def test_one_bad_file_is_reported_and_the_rest_indexed(make_index: Any, corpus: 
     assert [Path(s["source"]).name for s in report.skipped] == ["notes.xyz"]
 
 
-def test_opening_with_another_embedder_is_a_clear_error_and_reindex_fixes_it(
-    make_index: Any, index: Any, tmp_path: Path
-) -> None:
+def test_opening_with_another_embedder_is_a_clear_error_and_reindex_fixes_it(make_index: Any, index: Any) -> None:
     from rag.index import Index
-    from rag.settings import load_settings
 
     chunks = index.store.count()
     other = _RenamedEmbedder(index.embedder)
-    settings = load_settings(data_dir=tmp_path / "rag-data")
+    settings = index.settings
     with pytest.raises(EmbedderMismatch, match="rag reindex"):
         Index(settings, embedder=other)
     fixed = Index(settings, embedder=other, check_embedder=False)
