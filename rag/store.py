@@ -145,6 +145,10 @@ class ChromaStore:
     def delete_document(self, document_id: str) -> None:
         self._do(lambda col: col.delete(where={"document_id": document_id}))
 
+    def delete_where(self, where: dict[str, Any]) -> None:
+        """Delete the chunks matching a `rag.filters` where clause; Chroma selects them (no scan on our side)."""
+        self._do(lambda col: col.delete(where=where))
+
     def bump_generation(self) -> None:
         """Mark the collection changed, so caches built from it (the keyword index) know to rebuild."""
         meta = self._fresh_meta()
