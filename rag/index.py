@@ -92,9 +92,7 @@ class Index:
         wheres = list(filters) if filters is not None else [None] * len(queries)
         vectors = self.embedder.embed(list(queries)) if mode != "keyword" and any(q.strip() for q in queries) else None
         return [
-            self.retriever.search(
-                q, k or self.settings.top_k, mode, where, vectors[i] if vectors is not None else None
-            )
+            self.retriever.search(q, k or self.settings.top_k, mode, where, vectors[i] if vectors is not None else None)
             for i, (q, k, where) in enumerate(zip(queries, ks, wheres, strict=True))
         ]
 
@@ -104,7 +102,7 @@ class Index:
         Each item is `{"id"?, "text", "metadata"?: {"source"?, "source_id"?, "url"?, "created_at"?, "author"?}}`.
         Re-upserting an id replaces all its old chunks.
 
-        >>> index.upsert_texts([{"id": "memo-1", "text": "Lunch is at noon.", "metadata": {"author": "ann"}}])  # doctest: +SKIP
+        >>> index.upsert_texts([{"id": "memo-1", "text": "Lunch at noon."}])  # doctest: +SKIP
         ['memo-1']
         """
         docs = [records.text_document(item) for item in documents]

@@ -1,0 +1,124 @@
+"""Bearer-token auth and request-size caps, as plain ASGI middleware (they answer before a body is read).
+
+The token is compared in constant time. With no token configured every request is let through, which is why the
+server refuses to listen beyond loopback without one (`check_bind`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+from rag.errors import ConfigError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = frozenset({"/health"})
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to serve beyond this machine without a token: the API can read and delete the whole index."""
+    if not token and not is_loopback(host):
+        raise ConfigError(
+            f"Refusing to listen on {host} without a token: anyone who can reach it could read or delete the "
+            "index. Set RAG_API_TOKEN (e.g. `export RAG_API_TOKEN=$(openssl rand -hex 32)`) or use --host 127.0.0.1."
+        )
+
+
+async def send_error(send: Send, status: int, name: str, message: str, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps({"error": name, "message": message}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BearerAuth:
+    """401 unless `Authorization: Bearer <token>` matches; `/health` (and CORS preflights) are always open."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.token is None or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        header = dict(scope["headers"]).get(b"authorization", b"")
+        scheme, _, given = header.partition(b" ")
+        # compare_digest on bytes takes the same time wherever the first difference is.
+        if scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token):
+            return await self.app(scope, receive, send)
+        why = "Missing" if not header else "Invalid"
+        await send_error(
+            send,
+            401,
+            "Unauthorized",
+            f"{why} bearer token: send `Authorization: Bearer <RAG_API_TOKEN>`.",
+            {"www-authenticate": "Bearer"},
+        )
+
+
+class _TooLarge(HTTPException):
+    """An HTTPException, so FastAPI re-raises it from body parsing instead of calling it a parse error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
+
+
+class BodyLimit:
+    """413 for a body over the cap: at once when Content-Length says so, else as soon as the count passes it."""
+
+    def __init__(self, app: ASGIApp, default: int, per_path: dict[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.per_path = per_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.per_path.get(scope["path"], self.default)
+        what = "file upload" if scope["path"] in self.per_path else "request body"
+        too_large = f"The {what} is larger than the {limit / 1e6:g} MB limit (see `rag config`: api_max_*_mb)."
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await send_error(send, 413, "PayloadTooLarge", too_large)
+        seen = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(too_large)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await send_error(send, 413, "PayloadTooLarge", too_large)
