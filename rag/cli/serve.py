@@ -1,4 +1,4 @@
-"""`rag serve` — the HTTP API: retrieval-plugin routes and OpenAI-compatible chat (see docs/api.md)."""
+"""`rag serve` — the HTTP API: retrieval-plugin routes and OpenAI-compatible chat (see README: HTTP API)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import rag
     from rag.api import make_server
+    from rag.api.security import check_bind
 
-    index = rag.open_index(settings(args))
+    config = settings(args)
+    check_bind(args.host, config.api_token.get_secret_value() if config.api_token else None)  # before the slow part
+    index = rag.open_index(config)
     server = make_server(index, host=args.host, port=args.port)
     auth = "bearer token required" if index.settings.api_token else "no token: loopback only"
     print(f"rag serve: http://{args.host}:{args.port} ({auth}); OpenAI base URL: /v1", file=sys.stderr)
