@@ -21,7 +21,7 @@ from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.api import openai_compat, plugin
-from rag.api.security import BearerAuth, BodyLimit, check_bind
+from rag.api.security import BearerAuth, BodyLimit, check_bind, error_body
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -43,10 +43,9 @@ _STATUS_NAMES = {
 
 
 def _error(request: Request, status: int, name: str, message: str, **extra: Any) -> JSONResponse:
-    if request.url.path.startswith("/v1/"):  # what the openai client parses
-        body: dict[str, Any] = {"error": {"message": message, "type": name, "code": status, **extra}}
-    else:
-        body = {"error": name, "message": message, **extra}
+    body = error_body(request.url.path, status, name, message)
+    if extra and "message" in body:
+        body.update(extra)
     return JSONResponse(jsonable_encoder(body), status_code=status)
 
 

@@ -43,8 +43,17 @@ def check_bind(host: str, token: str | None) -> None:
         )
 
 
-async def send_error(send: Send, status: int, name: str, message: str, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps({"error": name, "message": message}).encode()
+def error_body(path: str, status: int, name: str, message: str) -> dict[str, Any]:
+    """Our error shape; under `/v1`, OpenAI's (which the `openai` client parses into its exceptions)."""
+    if path.startswith("/v1/"):
+        return {"error": {"message": message, "type": name, "code": status}}
+    return {"error": name, "message": message}
+
+
+async def send_error(
+    send: Send, path: str, status: int, name: str, message: str, headers: dict[str, str] | None = None
+) -> None:
+    body = json.dumps(error_body(path, status, name, message)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -69,6 +78,7 @@ class BearerAuth:
         why = "Missing" if not header else "Invalid"
         await send_error(
             send,
+            scope["path"],
             401,
             "Unauthorized",
             f"{why} bearer token: send `Authorization: Bearer <RAG_API_TOKEN>`.",
@@ -99,7 +109,7 @@ class BodyLimit:
         too_large = f"The {what} is larger than the {limit / 1e6:g} MB limit (see `rag config`: api_max_*_mb)."
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            return await send_error(send, 413, "PayloadTooLarge", too_large)
+            return await send_error(send, scope["path"], 413, "PayloadTooLarge", too_large)
         seen = 0
         started = False
 
@@ -121,4 +131,4 @@ class BodyLimit:
             await self.app(scope, counted_receive, tracked_send)
         except _TooLarge:
             if not started:
-                await send_error(send, 413, "PayloadTooLarge", too_large)
+                await send_error(send, scope["path"], 413, "PayloadTooLarge", too_large)
