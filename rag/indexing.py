@@ -151,8 +151,11 @@ def load_upload(filename: str, data: bytes) -> Document:
     if not connectors.base.loader_for(Path(f"upload{suffix}")):
         supported = ", ".join(sorted(connectors.SUPPORTED_SUFFIXES))
         raise UnsupportedFormat(filename, f"unsupported file type '{suffix or filename}' (supported: {supported})")
+    name = Path(filename).name
+    if name in ("", ".", ".."):
+        name = f"upload{suffix}"
     with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
+        path = Path(tmp) / name  # the file's own name: loaders take a title from it
         path.write_bytes(data)
         try:
             return connectors.load(path)

@@ -180,13 +180,14 @@ def test_upsert_file_reads_a_pdf_and_a_second_upload_of_that_name_replaces_it(
     assert "Aberdeen" in hit["text"]
     assert hit["metadata"]["source"] == "file" and hit["metadata"]["source_id"] == "report.pdf"
     assert hit["metadata"]["author"] == "cfo" and hit["metadata"]["document_id"] == document_id
-    assert hit["metadata"]["page"] == 2
+    assert hit["metadata"]["page"] == 2 and hit["metadata"]["title"] == "Quarterly report"
     make_pdf(tmp_path / "report.pdf", ["Revised report.\nThe depot opens in Dundee instead."])
     with pdf.open("rb") as fh:
         again = client.post("/upsert-file", files={"file": ("report.pdf", fh, "application/pdf")}).json()
     assert again["ids"] == [document_id]
-    texts = [h["text"] for h in query(client, {"query": "depot", "top_k": 10})[0]["results"]]
-    assert any("Dundee" in t for t in texts) and not any("Aberdeen" in t for t in texts)
+    hits = query(client, {"query": "depot", "top_k": 10})[0]["results"]
+    assert any("Dundee" in h["text"] for h in hits) and not any("Aberdeen" in h["text"] for h in hits)
+    assert {h["metadata"]["title"] for h in hits} == {"report"}  # no PDF title: the uploaded file's name
 
 
 def test_ingested_files_answer_as_source_file_with_their_path(make_index: Any, tmp_path: Path) -> None:
