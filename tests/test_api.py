@@ -306,9 +306,19 @@ def test_no_token_means_loopback_only(make_index: Any) -> None:
     make_server(index, "localhost", 0)
     make_server(make_index(api_token=TOKEN), "0.0.0.0", 0)  # built, never started
     with ApiServer(index) as api, api.client(token=None) as anonymous:  # loopback without a token: open
-        assert anonymous.post("/query", json={"queries": [{"query": "x"}]}).json() == {
-            "results": [{"query": "x", "results": []}]
-        }
+        body = {"queries": [{"query": "x"}]}
+        assert anonymous.post("/query", json=body).json() == {"results": [{"query": "x", "results": []}]}
+        own = anonymous.post("/query", json=body, headers={"Origin": api.base})  # e.g. the /docs page
+        assert own.status_code == 200
+        # ...but not to a web page elsewhere (a form posted at us) nor through DNS rebinding (a foreign Host).
+        form = anonymous.post(
+            "/upsert-file", files={"file": ("a.txt", b"spam")}, headers={"Origin": "http://evil.test"}
+        )
+        assert form.status_code == 403 and form.json()["error"] == "Forbidden"
+        rebound = anonymous.post("/query", json=body, headers={"Host": "evil.test:8000"})
+        assert rebound.status_code == 403 and "not this machine" in rebound.json()["message"]
+        assert anonymous.get("/health", headers={"Host": "evil.test"}).status_code == 200
+    assert index.store.count() == 0
 
 
 def test_cors_is_off_unless_origins_are_configured(make_index: Any) -> None:

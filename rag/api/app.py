@@ -3,7 +3,8 @@
     create_app(index)                  → a FastAPI app over one `rag.Index` (tests build their own)
     make_server(index, host, port)     → a uvicorn.Server, after refusing a non-loopback bind without a token
 
-Layers, outermost first: CORS (only when origins are configured) → bearer auth → body-size cap → routes.
+Layers, outermost first: CORS (only when origins are configured) → loopback guard (only without a token) →
+bearer auth → body-size cap → routes.
 Every error is JSON: `{"error": name, "message": …}` (under `/v1`, OpenAI's `{"error": {"message", "type"}}`).
 """
 
@@ -21,7 +22,7 @@ from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.api import openai_compat, plugin
-from rag.api.security import BearerAuth, BodyLimit, check_bind, error_body
+from rag.api.security import BearerAuth, BodyLimit, LoopbackGuard, check_bind, error_body
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ def create_app(index: Index) -> FastAPI:
     upload = int(s.api_max_file_mb * 1_000_000) + 1_000_000  # room for the multipart envelope and metadata
     app.add_middleware(BodyLimit, default=limit, per_path={"/upsert-file": upload})
     app.add_middleware(BearerAuth, token=token)
+    if token is None:
+        app.add_middleware(LoopbackGuard, allowed_origins=s.api_cors_origins)
     if s.api_cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -61,7 +61,10 @@ async def send_error(
 
 
 class BearerAuth:
-    """401 unless `Authorization: Bearer <token>` matches; `/health` (and CORS preflights) are always open."""
+    """401 unless `Authorization: Bearer <token>` matches; `/health` is always open.
+
+    CORS preflights never get here: the CORS layer (when configured) sits outside and answers them.
+    """
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
@@ -84,6 +87,32 @@ class BearerAuth:
             f"{why} bearer token: send `Authorization: Bearer <RAG_API_TOKEN>`.",
             {"www-authenticate": "Bearer"},
         )
+
+
+class LoopbackGuard:
+    """Without a token, only this machine's own pages may call: 403 for a Host that is not a loopback name (DNS
+    rebinding) or an Origin that is neither the server's own nor configured (a web page posting a form to us).
+    """
+
+    def __init__(self, app: ASGIApp, allowed_origins: list[str]) -> None:
+        self.app = app
+        self.allowed = {o.rstrip("/") for o in allowed_origins}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        host = headers.get(b"host", b"").decode("latin-1")
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        origin = headers.get(b"origin", b"").decode("latin-1").rstrip("/")
+        if host and not is_loopback(hostname):
+            why = f"Host {host!r} is not this machine"
+        elif origin and origin not in self.allowed and origin != f"http://{host}":
+            why = f"Origin {origin!r} is not allowed (set RAG_API_CORS_ORIGINS to allow it)"
+        else:
+            return await self.app(scope, receive, send)
+        message = f"{why}: without RAG_API_TOKEN the API answers only this machine's own requests."
+        await send_error(send, scope["path"], 403, "Forbidden", message)
 
 
 class _TooLarge(HTTPException):
