@@ -42,6 +42,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(responses=ERRORS)
 
 
+class PayloadTooLarge(RagError):
+    """A file over `api_max_file_mb` (the body cap leaves room for the multipart envelope; the file is exact)."""
+
+    http_status = 413
+
+
 def _index(request: Request) -> Index:
     return request.app.state.index  # type: ignore[no-any-return]
 
@@ -117,7 +123,3 @@ async def delete(body: DeleteRequest, request: Request) -> DeleteResponse:
         raise ConfigError("Give one of ids, a non-empty filter, or delete_all: true.")
     await run_in_threadpool(_index(request).delete, body.ids, where, bool(body.delete_all))
     return DeleteResponse(success=True)
-
-
-class PayloadTooLarge(RagError):
-    http_status = 413
