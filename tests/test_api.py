@@ -373,3 +373,34 @@ def test_openapi_json_matches_the_plugin_and_has_examples(client: httpx.Client) 
     for name in ("UpsertRequest", "QueryRequest", "DeleteRequest", "ChatCompletionRequest"):
         assert ours[name]["examples"], name
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_rag_serve_command_serves_the_configured_index(tmp_path: Path) -> None:
+    import os
+    import queue
+    import re
+    import subprocess
+    import sys
+    import threading
+
+    env = {**os.environ, "RAG_API_TOKEN": TOKEN, "RAG_DATA_DIR": str(tmp_path / "served")}
+    cmd = [sys.executable, "-m", "rag.cli", "serve", "--port", "0", "--collection", "served"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr or []], daemon=True).start()
+    try:
+        port = None
+        while port is None:
+            line = lines.get(timeout=120)  # a guard against a hung start, not a measurement
+            found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
+            port = int(found.group(1)) if found else None
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as client:
+            assert client.get("/health").json()["status"] == "ok"
+            client.post("/upsert", json={"documents": [{"id": "d1", "text": "Served from the command line."}]})
+            (result,) = client.post("/query", json={"queries": [{"query": "command line"}]}).json()["results"]
+            assert [h["id"] for h in result["results"]] == ["d1_0"]
+            assert client.get("/query", headers={"Authorization": "Bearer nope"}).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
