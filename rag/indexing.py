@@ -105,7 +105,7 @@ def _delete_vanished(
         return []
     seen = {document_id_for(str(p.resolve())) for p in found}
     gone = []
-    for document_id, source in store.document_sources().items():
+    for document_id, source in store.document_sources(ingested_only=True).items():
         if document_id in seen:
             continue
         src = Path(source)

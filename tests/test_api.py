@@ -404,3 +404,14 @@ def test_rag_serve_command_serves_the_configured_index(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_folder_sync_never_deletes_documents_a_client_upserted(make_index: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("A note that stays on disk.")
+    index = make_index()
+    index.upsert_texts([{"id": "memo", "text": "A memo.", "metadata": {"source_id": str(folder / "gone.txt")}}])
+    index.ingest([folder])
+    report = index.ingest([folder])
+    assert report.deleted == 0 and index.status()["documents"] == 2
