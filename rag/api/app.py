@@ -99,7 +99,10 @@ def create_app(index: Index) -> FastAPI:
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
-        return _error(request, 500, "InternalError", f"{type(exc).__name__}: {exc} (the server log has the details)")
+        # The message may hold paths or internals: the client gets the type, the log the rest.
+        return _error(
+            request, 500, "InternalError", f"Unexpected {type(exc).__name__}; the server log has the details."
+        )
 
     limit = int(s.api_max_request_mb * 1_000_000)
     upload = int(s.api_max_file_mb * 1_000_000) + 1_000_000  # room for the multipart envelope and metadata
