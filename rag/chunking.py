@@ -114,6 +114,7 @@ def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
             meta["mtime"] = doc.mtime
         if doc.size is not None:
             meta["size"] = doc.size
+        meta.update(doc.extra)  # metadata a client gave (rag.records), e.g. author and created_at
         chunks.append(Chunk(f"{doc.document_id}_{ordinal}", text, doc.document_id, ordinal, meta))
     return chunks
 

@@ -5,11 +5,12 @@ Everything the CLI, the UI and the HTTP API do goes through `Index`; nothing els
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag import indexing
+from rag import indexing, records
 from rag.chat import answer_stream
 from rag.embeddings import Embedder, make_embedder
 from rag.keyword import KeywordIndex
@@ -37,6 +38,8 @@ class Index:
         )
         self.keyword = KeywordIndex(self.store, settings.data_dir / "keyword")
         self.retriever = Retriever(self.store, self.embedder, self.keyword)
+        # One writer at a time (embedded Chroma, one process); readers never wait for it.
+        self._write_lock = threading.Lock()
 
     def ingest(
         self,
@@ -46,6 +49,16 @@ class Index:
         progress: Callable[[IngestEvent], None] | None = None,
     ) -> IngestReport:
         """Sync files and folders into the index (see `rag.indexing`); bad sources are reported, not raised."""
+        with self._write_lock:
+            return self._ingest(sources, include, exclude, progress)
+
+    def _ingest(
+        self,
+        sources: Iterable[str | Path],
+        include: Sequence[str],
+        exclude: Sequence[str],
+        progress: Callable[[IngestEvent], None] | None,
+    ) -> IngestReport:
         return indexing.ingest(
             sources,
             self.store,
@@ -62,6 +75,72 @@ class Index:
     ) -> list[SearchResult]:
         """The best chunks for `query`, best first (higher score is better)."""
         return self.retriever.search(query, top_k or self.settings.top_k, mode or self.settings.search_mode, filters)
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        top_k: int | Sequence[int | None] | None = None,
+        filters: Sequence[dict[str, Any] | None] | None = None,
+        mode: str | None = None,
+    ) -> list[list[SearchResult]]:
+        """Several searches, their query embeddings computed in one batch; `top_k`/`filters` per query or shared.
+
+        `filters` are `rag.filters` where clauses (see `rag.records.plugin_where` for the retrieval plugin's).
+        """
+        mode = mode or self.settings.search_mode
+        ks = [top_k] * len(queries) if top_k is None or isinstance(top_k, int) else list(top_k)
+        wheres = list(filters) if filters is not None else [None] * len(queries)
+        vectors = self.embedder.embed(list(queries)) if mode != "keyword" and any(q.strip() for q in queries) else None
+        return [
+            self.retriever.search(q, k or self.settings.top_k, mode, where, vectors[i] if vectors is not None else None)
+            for i, (q, k, where) in enumerate(zip(queries, ks, wheres, strict=True))
+        ]
+
+    def upsert_texts(self, documents: Iterable[dict[str, Any]]) -> list[str]:
+        """Store texts under the client's ids, as the retrieval plugin's `/upsert` does; returns the ids.
+
+        Each item is `{"id"?, "text", "metadata"?: {"source"?, "source_id"?, "url"?, "created_at"?, "author"?}}`.
+        Re-upserting an id replaces all its old chunks.
+
+        >>> index.upsert_texts([{"id": "memo-1", "text": "Lunch at noon."}])  # doctest: +SKIP
+        ['memo-1']
+        """
+        docs = [records.text_document(item) for item in documents]
+        with self._write_lock:
+            return indexing.upsert_documents(
+                docs, self.store, self.embedder, self.settings.chunk_size, self.settings.chunk_overlap
+            )
+
+    def upsert_file(self, filename: str, data: bytes, metadata: dict[str, Any] | None = None) -> str:
+        """Index an uploaded file's bytes (any supported format); returns its document id.
+
+        `metadata` is the plugin's; `source_id` defaults to the file name, so re-uploading a file of the same
+        name replaces it.
+        """
+        name = Path(filename or "upload").name
+        doc = records.uploaded_document(indexing.load_upload(name, data), name, metadata)
+        with self._write_lock:
+            return indexing.upsert_documents(
+                [doc], self.store, self.embedder, self.settings.chunk_size, self.settings.chunk_overlap
+            )[0]
+
+    def delete(
+        self, ids: Sequence[str] | None = None, filters: dict[str, Any] | None = None, delete_all: bool = False
+    ) -> None:
+        """Delete documents by id, by a where clause (both: the documents matching both), or everything.
+
+        Chroma selects the chunks to delete from its metadata index; nothing is scanned here.
+        """
+        if delete_all:
+            where: dict[str, Any] | None = {"document_id": {"$ne": ""}}  # every chunk has one
+        else:
+            clauses = ([{"document_id": {"$in": list(ids)}}] if ids else []) + ([filters] if filters else [])
+            where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        if where is None:
+            return
+        with self._write_lock:
+            self.store.delete_where(where)
+            self.store.bump_generation()
 
     def ask_stream(self, question: str, top_k: int | None = None, use_llm: bool | None = None) -> AnswerStream:
         """Retrieve, then answer piece by piece; `use_llm=False` forces an extractive answer."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import connectors
 from rag.chunking import chunk_document
-from rag.documents import document_id_for
+from rag.documents import Chunk, Document, document_id_for
 from rag.errors import SourceError, UnsupportedFormat
 from rag.types import IngestEvent, IngestReport
 
@@ -105,7 +105,7 @@ def _delete_vanished(
         return []
     seen = {document_id_for(str(p.resolve())) for p in found}
     gone = []
-    for document_id, source in store.document_sources().items():
+    for document_id, source in store.document_sources(ingested_only=True).items():
         if document_id in seen:
             continue
         src = Path(source)
@@ -113,3 +113,51 @@ def _delete_vanished(
             store.delete_document(document_id)
             gone.append(source)
     return gone
+
+
+def upsert_documents(
+    docs: Sequence[Document], store: ChromaStore, embedder: Embedder, chunk_size: int, chunk_overlap: int
+) -> list[str]:
+    """Store documents a client gave with their own ids; each one replaces every old chunk of its id.
+
+    All new chunks are embedded in one batch. A document whose text and metadata are unchanged (same hash, all
+    chunks present) is not re-embedded. Returns the document ids in input order.
+    """
+    todo: list[tuple[Document, list[Chunk], bool]] = []
+    for doc in {d.document_id: d for d in docs}.values():  # the same id twice: the last one wins
+        state = store.document_state(doc.document_id)
+        if state is not None and state.sha256 == doc.sha256 and state.complete:
+            continue
+        todo.append((doc, chunk_document(doc, chunk_size, chunk_overlap), state is not None))
+    texts = [embed_text(c.text, c.metadata) for _, chunks, _ in todo for c in chunks]
+    vectors = embedder.embed(texts) if texts else None
+    start = 0
+    for doc, chunks, existed in todo:
+        if existed:
+            store.delete_document(doc.document_id)
+        if chunks and vectors is not None:
+            store.add(chunks, vectors[start : start + len(chunks)])
+            start += len(chunks)
+    if todo:
+        store.bump_generation()
+    return [doc.document_id for doc in docs]
+
+
+def load_upload(filename: str, data: bytes) -> Document:
+    """Read an uploaded file's bytes with the connector for its suffix (via a private temporary file)."""
+    import tempfile
+
+    suffix = Path(filename).suffix.lower()
+    if not connectors.base.loader_for(Path(f"upload{suffix}")):
+        supported = ", ".join(sorted(connectors.SUPPORTED_SUFFIXES))
+        raise UnsupportedFormat(filename, f"unsupported file type '{suffix or filename}' (supported: {supported})")
+    name = Path(filename).name
+    if name in ("", ".", ".."):
+        name = f"upload{suffix}"
+    with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
+        path = Path(tmp) / name  # the file's own name: loaders take a title from it
+        path.write_bytes(data)
+        try:
+            return connectors.load(path)
+        except SourceError as exc:
+            raise type(exc)(filename, exc.reason) from exc

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from rag.errors import ConfigError
+from rag.filters import matches, to_where
 from rag.types import SearchResult
 
 if TYPE_CHECKING:
@@ -27,16 +30,25 @@ class Retriever:
         self.keyword = keyword
 
     def search(
-        self, query: str, top_k: int, mode: str = "hybrid", filters: dict[str, Any] | None = None
+        self,
+        query: str,
+        top_k: int,
+        mode: str = "hybrid",
+        filters: dict[str, Any] | None = None,
+        embedding: np.ndarray | None = None,
     ) -> list[SearchResult]:
-        """The `top_k` best chunks for `query`; `filters` are metadata equalities, e.g. `{"source": "/a.txt"}`."""
+        """The `top_k` best chunks for `query`.
+
+        `filters` are metadata equalities (`{"source": "/a.txt"}`) or a Chroma-style where clause (`rag.filters`);
+        `embedding` is the query's vector when the caller embedded several queries in one batch.
+        """
         if mode not in MODES:
             raise ConfigError(f"Unknown search mode {mode!r}: use one of {', '.join(MODES)}.")
         if not query.strip():
             return []
         pool = max(top_k * 4, 20)
         where = filters or None
-        dense = self._dense(query, pool, where) if mode in ("dense", "hybrid") else []
+        dense = self._dense(query, pool, where, embedding) if mode in ("dense", "hybrid") else []
         if mode == "dense":
             return dense[:top_k]
         keyword = self._keyword(query, pool, where)
@@ -44,15 +56,18 @@ class Retriever:
             return keyword[:top_k]
         return fuse([dense, keyword])[:top_k]
 
-    def _dense(self, query: str, k: int, where: dict[str, Any] | None) -> list[SearchResult]:
-        return self.store.query(self.embedder.embed_query(query), k, _chroma_where(where))
+    def _dense(
+        self, query: str, k: int, where: dict[str, Any] | None, embedding: np.ndarray | None = None
+    ) -> list[SearchResult]:
+        vector = self.embedder.embed_query(query) if embedding is None else embedding
+        return self.store.query(vector, k, to_where(where))
 
     def _keyword(self, query: str, k: int, where: dict[str, Any] | None) -> list[SearchResult]:
         hits = self.keyword.search(query, k)
         found = {r.id: r for r in self.store.get([cid for cid, _ in hits])}
         results = []
         for cid, score in hits:
-            if cid in found and _matches(found[cid].metadata, where):
+            if cid in found and matches(found[cid].metadata, where):
                 hit = found[cid]
                 results.append(SearchResult(hit.id, hit.text, score, hit.metadata))
         return results
@@ -68,17 +83,3 @@ def fuse(lists: list[list[SearchResult]], k: int = RRF_K) -> list[SearchResult]:
             first.setdefault(r.id, r)
     order = sorted(scores, key=lambda cid: -scores[cid])
     return [SearchResult(cid, first[cid].text, scores[cid], first[cid].metadata) for cid in order]
-
-
-def _chroma_where(filters: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Chroma wants one key per clause: several equalities are joined with `$and`."""
-    if not filters:
-        return None
-    if len(filters) == 1:
-        return dict(filters)
-    return {"$and": [{key: value} for key, value in filters.items()]}
-
-
-def _matches(meta: dict[str, Any], where: dict[str, Any] | None) -> bool:
-    """Equality filters (`{"key": value}`) applied to keyword hits, as Chroma applies them to dense ones."""
-    return not where or all(meta.get(key) == value for key, value in where.items())

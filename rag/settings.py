@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -60,6 +61,29 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(30, ge=0, description="Tokens shared by consecutive chunks of a section.")
     top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question.")
     search_mode: SearchMode = Field("hybrid", description="hybrid (dense + BM25, fused by RRF), dense or keyword.")
+
+    # --- HTTP API (`rag serve`) ---
+    api_max_top_k: int = Field(50, ge=1, le=1000, description="Largest top_k a /query or chat request may ask for.")
+    api_max_queries: int = Field(32, ge=1, le=1000, description="Most queries one /query request may carry.")
+    api_max_request_mb: float = Field(
+        4.0, gt=0, description="Largest JSON request body, in MB; bigger ones get 413 before they are read."
+    )
+    api_max_file_mb: float = Field(25.0, gt=0, description="Largest file /upsert-file accepts, in MB.")
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (comma-separated); none by default: CORS off.",
+    )
+    api_footnotes: bool = Field(
+        False, description="Append a numbered source list to /v1/chat/completions answers unless a request says not."
+    )
+    api_model_name: str = Field("rag", description="The model id /v1/models lists for OpenAI-compatible clients.")
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [o.strip() for o in v.split(",") if o.strip()]
+        return v
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -145,6 +145,10 @@ class ChromaStore:
     def delete_document(self, document_id: str) -> None:
         self._do(lambda col: col.delete(where={"document_id": document_id}))
 
+    def delete_where(self, where: dict[str, Any]) -> None:
+        """Delete the chunks matching a `rag.filters` where clause; Chroma selects them (no scan on our side)."""
+        self._do(lambda col: col.delete(where=where))
+
     def bump_generation(self) -> None:
         """Mark the collection changed, so caches built from it (the keyword index) know to rebuild."""
         meta = self._fresh_meta()
@@ -200,9 +204,15 @@ class ChromaStore:
                 yield row
             offset += len(ids)
 
-    def document_sources(self) -> dict[str, str]:
-        """document_id → source of every indexed document (read from each document's first chunk)."""
-        got = self._do(lambda col: col.get(where={"ordinal": 0}, include=["metadatas"]))
+    def document_sources(self, ingested_only: bool = False) -> dict[str, str]:
+        """document_id → source of every indexed document (read from each document's first chunk).
+
+        `ingested_only` leaves out documents a client upserted (`origin: api`), which no folder sync may delete.
+        """
+        where: dict[str, Any] = {"ordinal": 0}
+        if ingested_only:
+            where = {"$and": [where, {"origin": {"$ne": "api"}}]}
+        got = self._do(lambda col: col.get(where=where, include=["metadatas"]))
         return {str(m["document_id"]): str(m["source"]) for m in got["metadatas"] or []}
 
     def get(self, ids: Sequence[str]) -> list[SearchResult]:
