@@ -31,6 +31,8 @@ from rag.settings import Settings, load_settings
 from rag.types import Answer, AnswerStream, Citation, IngestEvent, IngestReport, SearchResult
 
 if TYPE_CHECKING:
+    from rag.collections import delete_collection, list_collections
+    from rag.embedding_map import EmbeddingMap, MapPoint
     from rag.index import Index
 
 __version__ = "0.1.0"
@@ -53,6 +55,14 @@ def __getattr__(name: str) -> Any:
         from rag.index import Index
 
         return Index
+    if name in ("list_collections", "delete_collection"):
+        from rag import collections
+
+        return getattr(collections, name)
+    if name in ("EmbeddingMap", "MapPoint"):
+        from rag import embedding_map
+
+        return getattr(embedding_map, name)
     raise AttributeError(f"module 'rag' has no attribute {name!r}")
 
 
@@ -63,10 +73,12 @@ __all__ = [
     "ConfigError",
     "EmbedderMismatch",
     "EmbeddingError",
+    "EmbeddingMap",
     "Index",
     "IngestEvent",
     "IngestReport",
     "LLMError",
+    "MapPoint",
     "RagError",
     "SearchResult",
     "Settings",
@@ -74,7 +86,9 @@ __all__ = [
     "StoreError",
     "UnsupportedFormat",
     "__version__",
+    "delete_collection",
     "demo_corpus",
+    "list_collections",
     "load_settings",
     "open_index",
 ]
