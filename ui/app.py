@@ -198,7 +198,8 @@ def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
             if snap is not None and snap.running:
                 return (progress_html(snap), gr.skip(), *([gr.skip()] * (len(view) - 1)))
             # Finished: stop polling and show the new documents everywhere.
-            return (gr.Timer(active=False), *refresh(name))
+            *rest, panel = refresh(name)
+            return (panel, gr.Timer(active=False), *rest)
 
         timer.tick(poll, collection, [docs.progress, timer, *view[:-1]], show_progress="hidden")
 
