@@ -226,7 +226,7 @@ def test_the_page_answers_uploads_switches_collections_and_draws_the_map(
             tab(page, "Map")
             caption = page.locator("#rag-map-caption")
             expect(caption).to_contain_text("PCA")
-            expect(caption).to_contain_text("question")
+            expect(caption).to_contain_text("your last question")
             expect(page.locator("#rag-map svg .mark-symbol path").first).to_be_visible()
             assert page.locator("#rag-map svg .mark-symbol path").count() >= 5
             page.screenshot(path=str(ARTIFACTS / "map-1280x800.png"))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rag import RagError
 from ui.chat import ANY, AskOptions, Message, TurnResult, chat_turn
 from ui.render import EMPTY_SOURCES, status_markdown
-from ui.views import DOC_COLUMNS, document_choices, documents_table, map_caption, map_frame, progress_html
+from ui.views import DOC_COLUMNS, document_choices, documents_table, map_caption, map_colors, map_frame, progress_html
 from ui.workspace import Workspace
 
 # Before gradio is imported (lazily, below): its analytics would look up outside hosts at launch.
@@ -209,7 +209,8 @@ def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
                 result = ws.index(name).embedding_map(turn.question or None, turn.result_ids)
             except RagError as exc:
                 return gr.skip(), f"⚠️ {exc}"
-            return map_frame(result), map_caption(result)
+            frame = map_frame(result)
+            return gr.ScatterPlot(value=frame, color_map=map_colors(frame)), map_caption(result)
 
         emap.draw.click(draw, [collection, last_turn], [emap.plot, emap.caption])
         map_tab.select(draw, [collection, last_turn], [emap.plot, emap.caption])

@@ -28,8 +28,10 @@ STATUS_LABEL = {
 NO_JOB = (
     '<div class="rag-progress"><p class="rag-muted">Drop files or a folder, or paste a URL, to index them.</p></div>'
 )
-QUESTION = "❓ question"
-RETRIEVED = "★ retrieved"
+QUESTION = "(your question)"
+RETRIEVED = "(retrieved for it)"
+# Tableau-10 without red (kept for the question) and gold (kept for the retrieved chunks).
+PALETTE = ["#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#17becf"]
 DOC_COLUMNS = ["Document", "Chunks", "Type", "Modified", "Path"]
 
 
@@ -107,6 +109,13 @@ def map_frame(emap: EmbeddingMap) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["x", "y", "group", "document", "where", "text"])
 
 
+def map_colors(frame: pd.DataFrame) -> dict[str, str]:
+    """One colour per document (cycling), red for the question, gold for the retrieved chunks."""
+    docs = [g for g in dict.fromkeys(frame["group"]) if g not in (QUESTION, RETRIEVED)]
+    colors = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(docs)}
+    return {**colors, RETRIEVED: "#edc948", QUESTION: "#e15759"}
+
+
 def map_caption(emap: EmbeddingMap) -> str:
     """What the map shows and how faithful the flattening is."""
     if not emap.points:
@@ -119,5 +128,5 @@ def map_caption(emap: EmbeddingMap) -> str:
         f"(the two axes keep {kept:.0f}% of the variance). Nearby points have similar meaning; hover for the text."
     ]
     if emap.question:
-        parts.append(f"{QUESTION}: the last question; {RETRIEVED}: the chunks retrieved for it.")
+        parts.append("Red: your last question; gold: the chunks retrieved for it.")
     return " ".join(parts)
