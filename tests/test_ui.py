@@ -182,3 +182,24 @@ CORPUS = {
         "The Zephyr research station is powered by three wind turbines named Ada, Brin and Cato.\n"
     ),
 }
+
+
+def test_citation_markers_link_to_their_source_cards() -> None:
+    from ui.render import link_citations
+
+    linked = link_citations("Ada powers it [1]. Both agree [2, 3]. Not a marker: [x].")
+    assert "[\\[1\\]](#rag-src-1)" in linked
+    assert "[\\[2\\]](#rag-src-2)[\\[3\\]](#rag-src-3)" in linked and "[x]" in linked
+
+
+def test_the_quoted_sentence_is_highlighted_and_the_full_passage_is_one_click_away() -> None:
+    text = "The orchard opened in 1901. It grows 212 apple trees of one variety. Visitors are welcome."
+    results = [_result(1, "/d/orchard.txt", text, 0.5)]
+    answer = "The orchard grows 212 apple trees [1]."
+    rows = rows_from_citations([Citation(1, "doc1:0", "/d/orchard.txt", None, text)], results, answer)
+    html = sources_html(rows)
+    assert '<li class="rag-source" id="rag-src-1">' in html
+    assert "<mark>It grows 212 apple trees of one variety.</mark>" in html
+    long = "Intro words here. " * 30 + "The key fact is 42."
+    rows = rows_from_results([_result(1, "/d/long.txt", long, 0.5)])
+    assert "<details" in sources_html(rows) and "The key fact is 42." in sources_html(rows)
