@@ -135,7 +135,10 @@ def test_chat_turn_shows_retrieved_chunks_first_then_streams_the_answer_then_cit
 
     states = list(chat_turn(index, "What powers the Zephyr research station?", earlier))
 
-    first_history, first_panel, turn = states[0]
+    question = {"role": "user", "content": "What powers the Zephyr research station?"}
+    assert states[0][0][-2:] == [question, {"role": "assistant", "content": ""}]
+    assert "Searching" in states[0][1]
+    first_history, first_panel, turn = states[1]
     assert first_history[:2] == earlier and first_history[-1] == {"role": "assistant", "content": ""}
     assert "<h3>Retrieved</h3>" in first_panel and "zephyr-station.md" in first_panel
     assert turn.question == "What powers the Zephyr research station?" and turn.result_ids

@@ -10,13 +10,16 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
+from tests.llm_server import LLMServer
 from tests.pdfgen import make_pdf
 from ui.render import NO_LLM
 
@@ -83,8 +86,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def ui_url(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def _serve_corpus(tmp_path: Path, **overrides: Any) -> Iterator[str]:
     """The page over a freshly ingested two-file corpus, served on a free loopback port."""
     import rag
     from ui.app import build_app, serve
@@ -93,7 +96,7 @@ def ui_url(tmp_path: Path) -> Iterator[str]:
     corpus.mkdir()
     for name, text in CORPUS.items():
         (corpus / name).write_text(text, encoding="utf-8")
-    index = rag.open_index(data_dir=tmp_path / "rag-data", collection="ui-test")
+    index = rag.open_index(data_dir=tmp_path / "rag-data", collection="ui-test", **overrides)
     report = index.ingest([corpus])
     assert report.added == 2 and report.ok, report
 
@@ -103,6 +106,12 @@ def ui_url(tmp_path: Path) -> Iterator[str]:
         yield demo.local_url or ""
     finally:
         demo.close()
+
+
+@pytest.fixture
+def ui_url(tmp_path: Path) -> Iterator[str]:
+    with _serve_corpus(tmp_path) as url:
+        yield url
 
 
 class Browser:
@@ -262,5 +271,59 @@ def test_the_page_answers_uploads_switches_collections_and_draws_the_map(
             browser.close()
 
     assert b.routed, "the request guard saw no requests: it is not in effect"
+    assert b.outside == [], f"the page requested URLs outside loopback: {b.outside}"
+    assert b.console_errors == [], f"console errors: {b.console_errors}"
+
+
+@pytest.mark.browser
+def test_llm_answers_stream_with_links_stop_ends_one_and_the_llm_can_be_switched_off(
+    chromium: Path, tmp_path: Path, llm_server: LLMServer
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    released = threading.Event()
+    answer = "The station is powered by three wind turbines named Ada, Brin and Cato [1]."
+
+    def stalled(messages: list[dict[str, Any]]) -> str:
+        released.wait(TIMEOUT_MS / 1000)
+        return "THIS STOPPED ANSWER MUST NOT APPEAR [1]."
+
+    llm_server.reply = lambda messages: answer
+    llm = {"openai_base_url": llm_server.base_url, "openai_api_key": "sk-test", "llm_model": "test-model"}
+    with _serve_corpus(tmp_path, **llm) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        b = Browser(browser, url)
+        try:
+            page = b.open(1280, 800)
+            expect(page.locator("#rag-status")).to_contain_text("LLM test")
+            bot = page.locator("#rag-chat .message.bot")
+
+            ask(page, "What powers the Zephyr research station?")
+            expect(bot.last).to_contain_text("Ada, Brin and Cato")
+            expect(bot.last.locator('a[href="#rag-src-1"]')).to_have_text("[1]")
+            expect(page.locator("#rag-sources #rag-src-1")).to_contain_text("zephyr-station.md")
+            assert len(llm_server.chat_requests()) == 1
+
+            llm_server.reply = stalled
+            ask(page, "And what supplies the station?")
+            expect(page.locator("#rag-chat .message.user")).to_have_count(2)
+            # The question shows at once; the LLM has not answered yet.
+            expect(page.locator("#rag-sources")).to_contain_text("Searching the documents")
+            page.locator("#rag-stop").click()
+            released.set()
+            llm_server.reply = lambda messages: answer
+
+            # The LLM switched off in the settings panel: an extractive answer, no request to the LLM.
+            page.locator("#rag-settings").get_by_text("Settings").click()
+            page.locator("#rag-use-llm input").uncheck()
+            requests = len(llm_server.chat_requests())
+            ask(page, "How often does the supply ship reach the station?")
+            expect(bot.last).to_contain_text("forty days")
+            assert len(llm_server.chat_requests()) == requests
+            expect(page.locator("#rag-chat")).not_to_contain_text("MUST NOT APPEAR")
+            expect(page.locator("#rag-chat .message.user")).to_have_count(3)
+        finally:
+            browser.close()
     assert b.outside == [], f"the page requested URLs outside loopback: {b.outside}"
     assert b.console_errors == [], f"console errors: {b.console_errors}"

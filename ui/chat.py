@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 Message = dict[str, Any]
 MODES = ("hybrid", "dense", "keyword")
 ANY = "(any)"
+SEARCHING = '<div class="rag-sources"><p class="rag-muted">Searching the documents…</p></div>'
 
 
 @dataclass(slots=True)
@@ -49,13 +50,15 @@ def chat_turn(
 ) -> Iterator[tuple[list[Message], str, TurnResult]]:
     """Successive (chat history, sources panel HTML, turn) states, the answer growing delta by delta.
 
-    The first state already has the retrieved chunks in the panel and an empty answer; the last has the cited
-    chunks (or, when nothing was cited, the closest passages, said plainly to be uncited).
+    The first state shows the question at once; the second has the retrieved chunks in the panel and an empty
+    answer; the last has the cited chunks (or, when nothing was cited, the closest passages, said plainly to be
+    uncited).
     """
     opts = options or AskOptions()
     question = message.strip()
     history = [*(history or []), {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
     turn = TurnResult(question)
+    yield history, SEARCHING, turn  # the question shows at once, whatever the retrieval and the LLM take
     try:
         # Conversation history goes here once `ask_stream` takes it (history=...): one keyword argument.
         stream = index.ask_stream(question, opts.top_k, opts.use_llm, mode=opts.mode, filters=opts.filters())
