@@ -151,6 +151,11 @@ def ask(page: Any, question: str) -> None:
     page.locator("#rag-send").click()
 
 
+def pick(page: Any, dropdown: str, option: str) -> None:
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
 def tab(page: Any, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
@@ -224,6 +229,16 @@ def test_the_page_answers_uploads_switches_collections_and_draws_the_map(
             expect(page.locator("#rag-docs")).to_contain_text("canal-handbook.pdf")
             page.screenshot(path=str(ARTIFACTS / "documents-1280x800.png"), full_page=True)
 
+            # A folder: every file in it.
+            folder = tmp_path / "field-notes"
+            folder.mkdir()
+            (folder / "heron.txt").write_text("The grey heron nests in the alder carr by the mill.", encoding="utf-8")
+            (folder / "otter.txt").write_text("Otters were seen below the weir in March.", encoding="utf-8")
+            page.locator("#rag-upload-folder input[type=file]").set_input_files(str(folder))
+            expect(progress.locator(".rag-added")).to_have_count(2)
+            expect(progress).to_contain_text("heron.txt")
+            expect(status).to_contain_text("5 documents")
+
             tab(page, "Chat")
             ask(page, "How many locks does the Marlow canal climb through?")
             expect(bot).to_have_count(4)
@@ -238,6 +253,8 @@ def test_the_page_answers_uploads_switches_collections_and_draws_the_map(
             expect(caption).to_contain_text("your last question")
             expect(page.locator("#rag-map svg .mark-symbol path").first).to_be_visible()
             assert page.locator("#rag-map svg .mark-symbol path").count() >= 5
+            page.locator("#rag-map svg .mark-symbol path").first.hover()  # hovering a point shows its text
+            expect(page.locator("#vg-tooltip-element")).to_contain_text("text")
             page.screenshot(path=str(ARTIFACTS / "map-1280x800.png"))
 
             # Collections: create one (empty: nothing found), switch back, delete a scratch one after confirming.
@@ -245,6 +262,12 @@ def test_the_page_answers_uploads_switches_collections_and_draws_the_map(
             page.locator("#rag-new-collection textarea, #rag-new-collection input").first.fill("scratch-notes")
             page.locator("#rag-create").click()
             expect(status).to_contain_text("scratch-notes")
+            expect(status).to_contain_text("0 documents")
+            expect(page.locator("#rag-docs")).not_to_contain_text("canal-handbook.pdf")
+            pick(page, "#rag-collection", "ui-test")  # switch back and forth with the picker
+            expect(status).to_contain_text("5 documents")
+            expect(page.locator("#rag-docs")).to_contain_text("canal-handbook.pdf")
+            pick(page, "#rag-collection", "scratch-notes")
             expect(status).to_contain_text("0 documents")
             tab(page, "Chat")
             expect(bot).to_have_count(0)
@@ -255,7 +278,7 @@ def test_the_page_answers_uploads_switches_collections_and_draws_the_map(
             expect(page.locator("#rag-confirm")).to_contain_text("scratch-notes")
             page.locator("#rag-confirm-delete").click()
             expect(status).to_contain_text("ui-test")
-            expect(status).to_contain_text("3 documents")
+            expect(status).to_contain_text("5 documents")
             page.locator("#rag-collection input").click()
             expect(page.get_by_role("option", name="scratch-notes")).to_have_count(0)
             page.keyboard.press("Escape")

@@ -7,6 +7,7 @@ off, there is no share link, and every asset is served by this process.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -78,7 +79,13 @@ def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
             try:
                 idx = ws.index(name)
             except RagError as exc:
-                yield [*(history or []), {"role": "assistant", "content": f"⚠️ {exc}"}], "", EMPTY_SOURCES, None, None
+                yield (
+                    [*(history or []), {"role": "assistant", "content": f"⚠️ {exc}"}],
+                    "",
+                    EMPTY_SOURCES,
+                    None,
+                    gr.skip(),
+                )
                 return
             turn = TurnResult()
             for turn_history, panel, turn in chat_turn(idx, message, history, options):
@@ -218,19 +225,21 @@ def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
 
 
 def _cited_files(sources: Sequence[str]) -> list[str] | None:
-    """Copies of the cited local files, for download: the page may serve only files it made, never a path it was
-    told."""
-    files = [Path(s) for s in sources if not s.startswith(("http://", "https://")) and Path(s).is_file()]
-    if not files:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="rag-ui-cited-"))
+    """Copies of the cited local files, for download: the page serves only files it made, never a path it was
+    told. One copy per file version, so answering again does not pile up copies."""
     out = []
-    for f in files:
-        dest = folder / f.name
+    for source in sources:
+        path = Path(source)
+        if source.startswith(("http://", "https://")) or not path.is_file():
+            continue
+        stat = path.stat()
+        version = hashlib.sha1(f"{path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}".encode()).hexdigest()[:16]
+        dest = Path(tempfile.gettempdir()) / "rag-ui-cited" / version / path.name
         if not dest.exists():
-            shutil.copyfile(f, dest)
-            out.append(str(dest))
-    return out
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+        out.append(str(dest))
+    return out or None
 
 
 def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> None:
