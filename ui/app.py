@@ -202,8 +202,12 @@ def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
         def poll(name: str) -> tuple[Any, ...]:
             job = ws.job(name)
             snap = job.snapshot() if job else None
-            if snap is not None and snap.running:
-                return (progress_html(snap), gr.skip(), *([gr.skip()] * (len(view) - 1)))
+            if snap is not None and snap.running:  # the counts grow as documents land; the lists follow at the end
+                try:
+                    line = status_markdown(ws.status(name))
+                except RagError:
+                    line = gr.skip()
+                return (progress_html(snap), gr.skip(), line, *([gr.skip()] * (len(view) - 2)))
             # Finished: stop polling and show the new documents everywhere.
             *rest, panel = refresh(name)
             return (panel, gr.Timer(active=False), *rest)
