@@ -8,6 +8,9 @@ The public API (the CLI, the UI and the HTTP API use nothing else)::
     hits = index.search("refund policy", top_k=5)
     answer = index.ask("What is the refund policy?")
     print(answer.answer, [c.source for c in answer.citations])
+    index.documents(); index.remove_document(document_id)      # what the collection holds
+    rag.list_collections(); rag.delete_collection("old")        # the collections of the data dir
+    index.embedding_map("refund policy")                        # 2-D PCA map of the chunks, question placed
 
 Imports of heavy libraries happen when an index is opened, never at `import rag`.
 """
