@@ -91,14 +91,17 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tup
     centred = data - mean
     if len(data) < 2:
         return np.zeros((len(data), 2)), mean, np.zeros((2, data.shape[1])), (0.0, 0.0)
-    _, sing, vt = np.linalg.svd(centred, full_matrices=False)
+    # The eigenvectors of the dim × dim covariance: far cheaper than an SVD of the n × dim data when n ≫ dim.
+    values, vectors = np.linalg.eigh(centred.T @ centred)
+    order = np.argsort(values)[::-1]
+    values, vectors = np.clip(values[order], 0, None), vectors[:, order]
     axes = np.zeros((2, data.shape[1]))
-    axes[: min(2, len(vt))] = vt[:2]
+    axes[: min(2, vectors.shape[1])] = vectors[:, :2].T
     for i in range(2):
         if axes[i, np.argmax(np.abs(axes[i]))] < 0:
             axes[i] = -axes[i]
-    var = sing**2
-    share = var / var.sum() if var.sum() > 0 else np.zeros_like(var)
+    total = values.sum()
+    share = values / total if total > 0 else np.zeros_like(values)
     explained = (float(share[0]), float(share[1]) if len(share) > 1 else 0.0)
     return centred @ axes.T, mean, axes, explained
 
