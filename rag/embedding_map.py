@@ -110,10 +110,9 @@ def _project(store: ChromaStore, key: tuple[str, ...], max_points: int) -> _Proj
     with _lock:
         if key in _cache:
             return _cache[key]
-    rows = list(store.iter_chunks(embeddings=True))
-    total = len(rows)
-    if total > max_points:  # an even sample keeps every document's share of the map
-        rows = [rows[i] for i in np.linspace(0, total - 1, max_points).astype(int)]
+    total = store.count()
+    step = max(1, -(-total // max_points))  # an even sample keeps every document's share, and memory bounded
+    rows = [r for i, r in enumerate(store.iter_chunks(embeddings=True)) if i % step == 0]
     if not rows:
         proj = _Projection([], np.zeros(0), np.zeros((2, 0)), (0.0, 0.0), 0)
     else:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rag
-from rag.embedding_map import pca_2d
+from rag.embedding_map import build_map, pca_2d
 from tests.pdfgen import make_pdf
 from ui.views import QUESTION, RETRIEVED, documents_table, map_caption, map_colors, map_frame, progress_html
 from ui.workspace import IngestJob, JobSnapshot, Workspace
@@ -93,6 +93,9 @@ def test_the_map_puts_similar_chunks_together_and_the_question_near_its_answer(t
     q = np.array(emap.query)
     assert np.linalg.norm(q - where["bees.txt"]) < np.linalg.norm(q - where["trains.txt"])
     assert emap.to_dict()["points"][0].keys() >= {"x", "y", "source", "text"}
+
+    sample = build_map(index.store, ("sample-test", "0"), max_points=2)
+    assert 1 <= len(sample.points) <= 2 and sample.total == index.store.count()
 
     # Cached per generation: a new document changes the map.
     (tmp_path / "more.txt").write_text("Sourdough bread needs flour, water, salt and a lively starter.")
