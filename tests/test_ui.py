@@ -170,6 +170,16 @@ def test_chat_turn_applies_the_settings_panel(tmp_path: Path, make_index: Any) -
     *_, (history, panel, turn) = chat_turn(index, "How many apple trees grow in the orchard?", [], AskOptions(top_k=1))
     assert len(turn.result_ids) == 1 and "212" in history[-1]["content"] and "orchard-notes.txt" in panel
 
+    # A date filter: every file here was written today (dense mode: Chroma applies the operator itself).
+    future = AskOptions(mode="dense", since="2999-01-01")
+    *_, (history, panel, turn) = chat_turn(index, "How many apple trees grow in the orchard?", [], future)
+    assert turn.result_ids == [] and "Nothing in the index matches" in history[-1]["content"]
+    past = AskOptions(mode="dense", since="2000-01-01")
+    *_, (history, panel, turn) = chat_turn(index, "How many apple trees grow in the orchard?", [], past)
+    assert turn.result_ids and "212" in history[-1]["content"]
+    *_, (history, panel, turn) = chat_turn(index, "apple trees", [], AskOptions(since="31/01/2025"))
+    assert "must be a date like 2025-01-31" in history[-1]["content"]
+
 
 def test_launch_refuses_a_public_share_link(make_index: Any) -> None:
     from ui.app import launch

@@ -70,12 +70,12 @@ def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
         # --- chat ------------------------------------------------------------------------------------------
         def respond(
             message: str, history: list[Message] | None, name: str, top_k: float, mode: str, source: str, mime: str,
-            use_llm: bool,
+            use_llm: bool, since: str,
         ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
             if not (message or "").strip():
                 yield list(history or []), "", gr.skip(), gr.skip(), gr.skip()
                 return
-            options = AskOptions(int(top_k), mode, source, mime, use_llm)
+            options = AskOptions(int(top_k), mode, source, mime, use_llm, since or "")
             try:
                 idx = ws.index(name)
             except RagError as exc:
@@ -92,7 +92,9 @@ def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
                 yield turn_history, "", panel, gr.skip(), turn
             yield gr.skip(), gr.skip(), gr.skip(), _cited_files(turn.cited_sources), turn
 
-        ask_inputs = [chat.box, chat.chatbot, collection, chat.top_k, chat.mode, chat.source, chat.mime, chat.use_llm]
+        ask_inputs = [
+            chat.box, chat.chatbot, collection, chat.top_k, chat.mode, chat.source, chat.mime, chat.use_llm, chat.since,
+        ]  # fmt: skip
         ask_outputs = [chat.chatbot, chat.box, chat.sources, chat.files, last_turn]
         asking = [
             chat.box.submit(respond, ask_inputs, ask_outputs),

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rag import RagError
+from rag import ConfigError, RagError
 from ui.render import EMPTY_SOURCES, link_citations, rows_from_citations, rows_from_results, sources_html
 
 if TYPE_CHECKING:
@@ -30,9 +31,18 @@ class AskOptions:
     source: str | None = None
     mime: str | None = None
     use_llm: bool | None = None
+    since: str = ""  # "YYYY-MM-DD": only documents modified on or after that day (UTC)
 
     def filters(self) -> dict[str, Any] | None:
-        found = {k: v for k, v in (("source", self.source), ("mime", self.mime)) if v and v != ANY}
+        """Metadata filters for `ask_stream`: equalities, and `mtime >= day` in Chroma's operator form (which
+        `rag.filters` applies to the keyword side too)."""
+        found: dict[str, Any] = {k: v for k, v in (("source", self.source), ("mime", self.mime)) if v and v != ANY}
+        if self.since and self.since.strip():
+            try:
+                day = datetime.strptime(self.since.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError as exc:
+                raise ConfigError(f"'Modified since' must be a date like 2025-01-31, got {self.since!r}.") from exc
+            found["mtime"] = {"$gte": day.timestamp()}
         return found or None
 
 

@@ -28,6 +28,7 @@ class ChatPanel:
     source: Any
     mime: Any
     use_llm: Any
+    since: Any
 
 
 @dataclass(slots=True)
@@ -91,6 +92,9 @@ def chat_panel(examples: Sequence[str], top_k: int = 5, mode: str = "hybrid", ll
                 with gr.Row():
                     source = gr.Dropdown([ANY], value=ANY, label="Only this document", elem_id="rag-filter-source")
                     mime = gr.Dropdown([ANY], value=ANY, label="Only this type", elem_id="rag-filter-type")
+                    since = gr.Textbox(
+                        label="Modified since", placeholder="YYYY-MM-DD", elem_id="rag-filter-since", max_lines=1
+                    )
                 use_llm = gr.Checkbox(
                     value=llm,
                     interactive=llm,
@@ -102,7 +106,7 @@ def chat_panel(examples: Sequence[str], top_k: int = 5, mode: str = "hybrid", ll
             files = gr.File(
                 label="Cited documents", file_count="multiple", interactive=False, elem_id="rag-cited-files"
             )
-    return ChatPanel(chatbot, box, send, stop, clear, sources, files, k, how, source, mime, use_llm)
+    return ChatPanel(chatbot, box, send, stop, clear, sources, files, k, how, source, mime, use_llm, since)
 
 
 def documents_panel() -> DocumentsPanel:
