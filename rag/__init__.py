@@ -8,6 +8,9 @@ The public API (the CLI, the UI and the HTTP API use nothing else)::
     hits = index.search("refund policy", top_k=5)
     answer = index.ask("What is the refund policy?")
     print(answer.answer, [c.source for c in answer.citations])
+    index.documents(); index.remove_document(document_id)      # what the collection holds
+    rag.list_collections(); rag.delete_collection("old")        # the collections of the data dir
+    index.embedding_map("refund policy")                        # 2-D PCA map of the chunks, question placed
 
 Imports of heavy libraries happen when an index is opened, never at `import rag`.
 """
@@ -31,6 +34,8 @@ from rag.settings import Settings, load_settings
 from rag.types import Answer, AnswerStream, Citation, IngestEvent, IngestReport, SearchResult
 
 if TYPE_CHECKING:
+    from rag.collections import delete_collection, list_collections
+    from rag.embedding_map import EmbeddingMap, MapPoint
     from rag.index import Index
 
 __version__ = "0.1.0"
@@ -53,6 +58,14 @@ def __getattr__(name: str) -> Any:
         from rag.index import Index
 
         return Index
+    if name in ("list_collections", "delete_collection"):
+        from rag import collections
+
+        return getattr(collections, name)
+    if name in ("EmbeddingMap", "MapPoint"):
+        from rag import embedding_map
+
+        return getattr(embedding_map, name)
     raise AttributeError(f"module 'rag' has no attribute {name!r}")
 
 
@@ -63,10 +76,12 @@ __all__ = [
     "ConfigError",
     "EmbedderMismatch",
     "EmbeddingError",
+    "EmbeddingMap",
     "Index",
     "IngestEvent",
     "IngestReport",
     "LLMError",
+    "MapPoint",
     "RagError",
     "SearchResult",
     "Settings",
@@ -74,7 +89,9 @@ __all__ = [
     "StoreError",
     "UnsupportedFormat",
     "__version__",
+    "delete_collection",
     "demo_corpus",
+    "list_collections",
     "load_settings",
     "open_index",
 ]

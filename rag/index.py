@@ -12,6 +12,7 @@ from typing import Any
 
 from rag import indexing, records
 from rag.chat import answer_stream
+from rag.embedding_map import EmbeddingMap, build_map
 from rag.embeddings import Embedder, make_embedder
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
@@ -142,15 +143,44 @@ class Index:
             self.store.delete_where(where)
             self.store.bump_generation()
 
-    def ask_stream(self, question: str, top_k: int | None = None, use_llm: bool | None = None) -> AnswerStream:
-        """Retrieve, then answer piece by piece; `use_llm=False` forces an extractive answer."""
-        results = self.search(question, top_k)
+    def ask_stream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        use_llm: bool | None = None,
+        mode: str | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> AnswerStream:
+        """Retrieve (as `search` does), then answer piece by piece; `use_llm=False` forces an extractive answer."""
+        results = self.search(question, top_k, mode, filters)
         want_llm = self.settings.llm_configured if use_llm is None else use_llm and self.settings.llm_configured
         return answer_stream(question, results, self.embedder, self._llm() if want_llm else None)
 
     def ask(self, question: str, top_k: int | None = None, use_llm: bool | None = None) -> Answer:
         """A complete answer with its citations; with no LLM configured, an extractive one."""
         return self.ask_stream(question, top_k, use_llm).answer
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The indexed documents, by source: document_id, source, title, mime, mtime and their chunk count."""
+        return self.store.document_stats()
+
+    def remove_document(self, document_id: str) -> int:
+        """Remove one document's chunks from the index (its file stays); returns how many were removed."""
+        with self._write_lock:
+            state = self.store.document_state(document_id)
+            if state is None:
+                return 0
+            self.store.delete_document(document_id)
+            self.store.bump_generation()
+            return state.present
+
+    def embedding_map(self, question: str | None = None, highlight: Sequence[str] = ()) -> EmbeddingMap:
+        """A 2-D (PCA) map of the collection's chunks, with `question` placed among them and `highlight` ids
+        (e.g. the chunks an answer retrieved) marked. Computed once per change of the collection, then cached."""
+        where = self.settings.chroma_url or str(self.settings.chroma_dir.resolve())
+        key = (where, self.store.name, self.embedder.identity.key(), str(self.store.generation()))
+        vector = self.embedder.embed_query(question) if question and question.strip() else None
+        return build_map(self.store, key, vector, question, highlight)
 
     def status(self) -> dict[str, Any]:
         """The `rag status --json` shape."""

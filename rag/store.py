@@ -215,6 +215,32 @@ class ChromaStore:
         got = self._do(lambda col: col.get(where=where, include=["metadatas"]))
         return {str(m["document_id"]): str(m["source"]) for m in got["metadatas"] or []}
 
+    def document_stats(self, batch: int = 2000) -> list[dict[str, Any]]:
+        """One row per indexed document (id, source, title, mime, mtime, chunks), read from chunk metadata."""
+        docs: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            got = self._do(lambda col, offset=offset: col.get(include=["metadatas"], limit=batch, offset=offset))
+            metas = got["metadatas"] or []
+            if not got["ids"]:
+                break
+            for m in metas:
+                doc_id = str(m.get("document_id", ""))
+                row = docs.setdefault(
+                    doc_id,
+                    {
+                        "document_id": doc_id,
+                        "source": str(m.get("source", "")),
+                        "title": str(m.get("title", "")),
+                        "mime": str(m.get("mime", "")),
+                        "mtime": m.get("mtime"),
+                        "chunks": 0,
+                    },
+                )
+                row["chunks"] += 1
+            offset += len(got["ids"])
+        return sorted(docs.values(), key=lambda r: r["source"])
+
     def get(self, ids: Sequence[str]) -> list[SearchResult]:
         if not ids:
             return []
@@ -280,6 +306,29 @@ class ChromaStore:
     def recorded_embedder(self) -> str:
         """The embedder key the collection was built with."""
         return str(self._fresh_meta().get(_EMBEDDER_KEY, ""))
+
+
+def collection_counts(path: Path | None, url: str | None) -> dict[str, int]:
+    """name → chunk count of every collection in the store (a reindex's temporary copy excluded)."""
+    client = _client(path, url)
+    out: dict[str, int] = {}
+    for col in client.list_collections():
+        name = col if isinstance(col, str) else col.name
+        if name.endswith(".reindex"):
+            continue
+        out[name] = int(client.get_collection(name, embedding_function=None).count())
+    return dict(sorted(out.items()))
+
+
+def drop_collection(path: Path | None, url: str | None, name: str) -> bool:
+    """Delete a collection and its chunks; False when there was none of that name."""
+    from chromadb.errors import NotFoundError
+
+    try:
+        _client(path, url).delete_collection(name)
+    except (NotFoundError, ValueError):
+        return False
+    return True
 
 
 def _public_meta(meta: dict[str, Any] | None) -> dict[str, Any]:

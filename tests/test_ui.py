@@ -1,21 +1,11 @@
-"""The chat UI: pure formatting helpers, then the real page in a real headless Chromium.
-
-The browser test runs the Gradio app in this process on 127.0.0.1 over a real index (real default embedder, no
-LLM → extractive answers), drives Debian's Chromium with playwright, refuses every request that leaves loopback,
-and saves screenshots to `test-artifacts/ui/` for a human to look at.
-"""
+"""The chat UI without a browser: pure formatting helpers, then the chat handler over a real index and a real
+streaming LLM on loopback. The page in a real browser is `tests/test_ui_browser.py`."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 
@@ -145,18 +135,50 @@ def test_chat_turn_shows_retrieved_chunks_first_then_streams_the_answer_then_cit
 
     states = list(chat_turn(index, "What powers the Zephyr research station?", earlier))
 
-    first_history, first_panel = states[0]
+    question = {"role": "user", "content": "What powers the Zephyr research station?"}
+    assert states[0][0][-2:] == [question, {"role": "assistant", "content": ""}]
+    assert "Searching" in states[0][1]
+    first_history, first_panel, turn = states[1]
     assert first_history[:2] == earlier and first_history[-1] == {"role": "assistant", "content": ""}
     assert "<h3>Retrieved</h3>" in first_panel and "zephyr-station.md" in first_panel
-    answers = [history[-1]["content"] for history, _ in states]
-    growing = [a for a in dict.fromkeys(answers) if a]
-    assert len(growing) >= 4, f"the answer did not arrive piece by piece: {answers}"
+    assert turn.question == "What powers the Zephyr research station?" and turn.result_ids
+    streamed = [history[-1]["content"] for history, _, _ in states[:-1]]
+    growing = [a for a in dict.fromkeys(streamed) if a]
+    assert len(growing) >= 4, f"the answer did not arrive piece by piece: {streamed}"
     assert all(b.startswith(a) for a, b in pairwise(growing))
-    last_history, last_panel = states[-1]
-    assert "wind turbines" in last_history[-1]["content"] and "[1]" in last_history[-1]["content"]
+    last_history, last_panel, last_turn = states[-1]
+    final = last_history[-1]["content"]
+    assert final.startswith("The station is powered by three wind turbines") and "(#rag-src-1)" in final
     assert len(last_history) == 4
-    assert "<h3>Sources</h3>" in last_panel and "<b>[1]</b>" in last_panel and "zephyr-station.md" in last_panel
+    assert "<h3>Sources</h3>" in last_panel and 'id="rag-src-1"' in last_panel and "zephyr-station.md" in last_panel
+    assert last_turn.cited_sources == [str(corpus / "zephyr-station.md")]
     assert len(llm_server.chat_requests()) == 1
+
+
+def test_chat_turn_applies_the_settings_panel(tmp_path: Path, make_index: Any) -> None:
+    from ui.chat import AskOptions, chat_turn
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in CORPUS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    index = make_index()
+    index.ingest([corpus])
+    only_station = AskOptions(top_k=1, mode="keyword", source=str(corpus / "zephyr-station.md"))
+    *_, (history, panel, turn) = chat_turn(index, "How many apple trees grow in the orchard?", [], only_station)
+    assert len(turn.result_ids) <= 1 and "orchard-notes.txt" not in panel
+    *_, (history, panel, turn) = chat_turn(index, "How many apple trees grow in the orchard?", [], AskOptions(top_k=1))
+    assert len(turn.result_ids) == 1 and "212" in history[-1]["content"] and "orchard-notes.txt" in panel
+
+    # A date filter: every file here was written today (dense mode: Chroma applies the operator itself).
+    future = AskOptions(mode="dense", since="2999-01-01")
+    *_, (history, panel, turn) = chat_turn(index, "How many apple trees grow in the orchard?", [], future)
+    assert turn.result_ids == [] and "Nothing in the index matches" in history[-1]["content"]
+    past = AskOptions(mode="dense", since="2000-01-01")
+    *_, (history, panel, turn) = chat_turn(index, "How many apple trees grow in the orchard?", [], past)
+    assert turn.result_ids and "212" in history[-1]["content"]
+    *_, (history, panel, turn) = chat_turn(index, "apple trees", [], AskOptions(since="31/01/2025"))
+    assert "must be a date like 2025-01-31" in history[-1]["content"]
 
 
 def test_launch_refuses_a_public_share_link(make_index: Any) -> None:
@@ -166,160 +188,31 @@ def test_launch_refuses_a_public_share_link(make_index: Any) -> None:
         launch(make_index(), share=True)
 
 
-# --- the real page in a real browser ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's Chromium; installed with apt when missing (CI machines start without it)."""
-    if not CHROMIUM.exists():
-        if shutil.which("apt-get") is None:
-            pytest.fail(f"{CHROMIUM} is missing and apt-get is not available: install Chromium to run the UI test")
-        try:
-            subprocess.run(["apt-get", "update"], check=True, capture_output=True, timeout=300)
-            subprocess.run(
-                ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                check=True,
-                capture_output=True,
-                timeout=600,
-                env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-            )
-        except (subprocess.SubprocessError, OSError) as exc:
-            detail = getattr(exc, "stderr", b"") or b""
-            pytest.fail(f"could not install Chromium with apt-get (needed for the UI test): {exc}\n{detail[-2000:]!r}")
-        if not CHROMIUM.exists():
-            pytest.fail(f"apt-get installed chromium but {CHROMIUM} does not exist")
-    return CHROMIUM
-
-
 CORPUS = {
-    "orchard-notes.txt": (
-        "Quillfeather Orchard\n\n"
-        "The Quillfeather orchard grows 212 apple trees of the Bramble Gold variety.\n"
-        "The harvest festival is held on the second Saturday of September.\n\n"
-        "Markup such as <script>window.__pwned = 1</script> is shown as text, never run.\n"
-    ),
+    "orchard-notes.txt": "The Quillfeather orchard grows 212 apple trees of the Bramble Gold variety.\n",
     "zephyr-station.md": (
-        "# Zephyr Research Station\n\n"
-        "## Power\n\n"
-        "The Zephyr research station is powered by three wind turbines named Ada, Brin and Cato.\n\n"
-        "## Supplies\n\n"
-        "A supply ship reaches the station every forty days, weather permitting.\n"
+        "# Zephyr Research Station\n\n## Power\n\n"
+        "The Zephyr research station is powered by three wind turbines named Ada, Brin and Cato.\n"
     ),
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def test_citation_markers_link_to_their_source_cards() -> None:
+    from ui.render import link_citations
+
+    linked = link_citations("Ada powers it [1]. Both agree [2, 3]. Not a marker: [x].")
+    assert "[\\[1\\]](#rag-src-1)" in linked
+    assert "[\\[2\\]](#rag-src-2)[\\[3\\]](#rag-src-3)" in linked and "[x]" in linked
 
 
-@pytest.fixture
-def ui_url(tmp_path: Path) -> Iterator[str]:
-    """The chat page over a freshly ingested two-file corpus, served on a free loopback port."""
-    import rag
-    from ui.app import build_app
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in CORPUS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    index = rag.open_index(data_dir=tmp_path / "rag-data", collection="ui-test")
-    report = index.ingest([corpus])
-    assert report.added == 2 and report.ok, report
-
-    demo = build_app(index)
-    port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-
-
-@pytest.mark.browser
-def test_chat_page_streams_cited_answers_and_shows_their_sources(chromium: Path, ui_url: str) -> None:
-    from playwright.sync_api import Page, expect, sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    print(f"\nUI screenshots: {ARTIFACTS}")
-    routed: list[str] = []
-    outside: list[str] = []
-    console_errors: list[str] = []
-
-    def guard(route: Any) -> None:
-        routed.append(route.request.url)
-        host = urlparse(route.request.url).hostname
-        if host in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    def open_page(browser: Any, width: int, height: int) -> Page:
-        context = browser.new_context(viewport={"width": width, "height": height})
-        context.route("**/*", guard)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: console_errors.append(f"page error: {e}"))
-        page.goto(ui_url)
-        expect(page.locator("#rag-question textarea")).to_be_visible()
-        return page
-
-    def ask(page: Page, question: str) -> None:
-        page.locator("#rag-question textarea").fill(question)
-        page.locator("#rag-send").click()
-
-    started = time.monotonic()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = open_page(browser, 1280, 800)
-            status = page.locator("#rag-status")
-            expect(status).to_contain_text("ui-test")
-            expect(status).to_contain_text("2 documents")
-            expect(status).to_contain_text(NO_LLM)
-
-            chat = page.locator("#rag-chat")
-            sources = page.locator("#rag-sources")
-            bot = chat.locator(".message.bot")
-
-            ask(page, "How many apple trees grow in the Quillfeather orchard?")
-            expect(bot).to_have_count(1)
-            expect(bot.last).to_contain_text("212")
-            expect(bot.last).to_contain_text("[1]")
-            expect(sources).to_contain_text("Sources")
-            expect(sources).to_contain_text("orchard-notes.txt")
-            # Document markup is shown as text and never executed, in the answer and in the sources.
-            expect(sources).to_contain_text("<script>window.__pwned = 1</script>")
-            assert page.evaluate("window.__pwned") is None
-            expect(page.locator("#rag-question textarea")).to_have_value("")
-
-            ask(page, "What powers the Zephyr research station?")
-            expect(bot).to_have_count(2)
-            expect(bot.last).to_contain_text("wind turbines")
-            expect(bot.last).to_contain_text("[1]")
-            expect(sources).to_contain_text("zephyr-station.md")
-            expect(sources).to_contain_text("Power")
-            expect(chat.locator(".message.user")).to_have_count(2)
-            expect(bot.first).to_contain_text("212")  # the first turn is still there
-            page.screenshot(path=str(ARTIFACTS / "chat-1280x800.png"))
-
-            page.locator("#rag-clear").click()
-            expect(chat.locator(".message")).to_have_count(0)
-            expect(sources).not_to_contain_text("zephyr-station.md")
-
-            phone = open_page(browser, 390, 844)
-            ask(phone, "When is the harvest festival held?")
-            expect(phone.locator("#rag-chat .message.bot").last).to_contain_text("September")
-            expect(phone.locator("#rag-sources")).to_contain_text("orchard-notes.txt")
-            phone.screenshot(path=str(ARTIFACTS / "chat-390x844.png"), full_page=True)
-        finally:
-            browser.close()
-
-    assert routed, "the request guard saw no requests: it is not in effect"
-    assert outside == [], f"the page requested URLs outside loopback: {outside}"
-    assert console_errors == [], f"console errors: {console_errors}"
-    assert time.monotonic() - started < 90
+def test_the_quoted_sentence_is_highlighted_and_the_full_passage_is_one_click_away() -> None:
+    text = "The orchard opened in 1901. It grows 212 apple trees of one variety. Visitors are welcome."
+    results = [_result(1, "/d/orchard.txt", text, 0.5)]
+    answer = "The orchard grows 212 apple trees [1]."
+    rows = rows_from_citations([Citation(1, "doc1:0", "/d/orchard.txt", None, text)], results, answer)
+    html = sources_html(rows)
+    assert '<li class="rag-source" id="rag-src-1">' in html
+    assert "<mark>It grows 212 apple trees of one variety.</mark>" in html
+    long = "Intro words here. " * 30 + "The key fact is 42."
+    rows = rows_from_results([_result(1, "/d/long.txt", long, 0.5)])
+    assert "<details" in sources_html(rows) and "The key fact is 42." in sources_html(rows)

@@ -1,24 +1,25 @@
-"""The chat UI: a Gradio page over the public `rag` API (`rag ui` calls `launch`).
+"""The Gradio page over the public `rag` API (`rag ui` calls `launch`): chat, documents, collections, map.
 
-The page streams each answer from `Index.ask_stream` into a chatbot and fills a sources panel as soon as the chunks
-are retrieved, replacing it with the cited chunks once the answer is complete. History lives in the browser
-session's chatbot value; nothing is stored server-side beyond the index itself.
+Each browser session keeps its chat history, its current collection and its last turn in its own state; the open
+indexes and background uploads are shared server-side (`ui.workspace`). Nothing leaves the machine: analytics are
+off, there is no share link, and every asset is served by this process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag import RagError
-from ui.render import (
-    EMPTY_SOURCES,
-    rows_from_citations,
-    rows_from_results,
-    sources_html,
-    status_markdown,
-)
+from ui.chat import ANY, AskOptions, Message, TurnResult, chat_turn
+from ui.render import EMPTY_SOURCES, status_markdown
+from ui.views import DOC_COLUMNS, document_choices, documents_table, map_caption, map_colors, map_frame, progress_html
+from ui.workspace import Workspace
 
 # Before gradio is imported (lazily, below): its analytics would look up outside hosts at launch.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -28,123 +29,243 @@ if TYPE_CHECKING:
 
     from rag import Index
 
+# Re-exported: the chat handler is part of this module's documented surface.
+__all__ = ["DEMO_EXAMPLES", "build_app", "chat_turn", "launch", "serve"]
+
 # Two questions the bundled demo corpus (`rag.demo_corpus()`) answers.
 DEMO_EXAMPLES = [
     "Who was the first keeper of the lighthouse?",
     "How much is the daily meal allowance for travel within Europe?",
 ]
-
-# Scoped to the sources panel (gr.HTML's css_template); colours come from the theme so dark mode works.
-SOURCES_CSS = """
-.rag-sources h3 { margin: 0 0 .5em; font-size: 1rem; }
-.rag-source-list { list-style: none; padding: 0; margin: 0; }
-.rag-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .5em .7em;
-  margin-bottom: .5em; overflow-wrap: anywhere; }
-.rag-file { font-weight: 600; }
-.rag-muted, .rag-score { color: var(--body-text-color-subdued); font-size: .9em; }
-.rag-score { white-space: nowrap; }
-.rag-snippet { margin-top: .3em; font-size: .9em; line-height: 1.4; }
-"""
-
-Message = dict[str, Any]
-
-
-def chat_turn(index: Index, message: str, history: list[Message] | None) -> Iterator[tuple[list[Message], str]]:
-    """One question → successive (chat history, sources panel HTML) states, the answer growing delta by delta.
-
-    The first state already has the retrieved chunks in the panel and an empty answer; the last has the cited
-    chunks (or, when nothing was cited, the closest passages, said to be uncited).
-    """
-    history = [*(history or []), {"role": "user", "content": message.strip()}, {"role": "assistant", "content": ""}]
-    try:
-        stream = index.ask_stream(message.strip())
-        # The chunks are known before the first word: show them while the answer is written.
-        retrieved = sources_html(rows_from_results(stream.results), "Retrieved")
-        yield history, retrieved
-        text = ""
-        for delta in stream:
-            text += delta
-            history = [*history[:-1], {"role": "assistant", "content": text}]
-            yield history, retrieved
-        answer = stream.answer
-    except RagError as exc:
-        yield [*history[:-1], {"role": "assistant", "content": f"⚠️ {exc}"}], EMPTY_SOURCES
-        return
-    if answer.warnings:
-        notes = "\n".join(f"> ⚠️ {w}" for w in answer.warnings)
-        history = [*history[:-1], {"role": "assistant", "content": f"{answer.answer}\n\n{notes}"}]
-    if answer.citations:
-        panel = sources_html(rows_from_citations(answer.citations, answer.results, answer.answer), "Sources")
-    else:
-        panel = sources_html(rows_from_results(answer.results), "Closest passages (not cited)")
-    yield history, panel
+ASSETS = Path(__file__).parent / "assets"
+POLL_SECONDS = 0.7
 
 
 def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
-    """The chat page for `index`. `examples` default to the demo questions when the collection is `demo`."""
+    """The page for `index`'s data dir, opening on its collection. Serve it with `serve()` (it adds the CSS/JS)."""
     import gradio as gr
 
+    from ui import panels
+
+    ws = Workspace(index)
     if examples is None:
         examples = DEMO_EXAMPLES if index.settings.collection == "demo" else []
 
-    def status_line() -> str:
-        status = dict(index.status())
-        if "llm" not in status:  # older shape of status(): derive it from the settings
-            status["llm"] = index.settings.llm_model if index.settings.llm_configured else None
-        return status_markdown(status)
-
-    def respond(message: str, history: list[Message] | None) -> Iterator[tuple[list[Message], str, Any]]:
-        if not (message or "").strip():
-            yield list(history or []), "", gr.skip()
-            return
-        for turn, panel in chat_turn(index, message, history):
-            yield turn, "", panel
-
     with gr.Blocks(title="rag-plugin", analytics_enabled=False) as demo:
+        collection = gr.State(ws.default)
+        last_turn = gr.State(TurnResult())
         gr.Markdown("# rag-plugin\nAsk questions about your documents; every answer cites its sources.")
-        status = gr.Markdown(status_line(), elem_id="rag-status")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=320):
-                chatbot = gr.Chatbot(
-                    label="Chat",
-                    elem_id="rag-chat",
-                    height=480,
-                    feedback_options=None,
-                    buttons=["copy"],
-                    placeholder="Ask a question about the indexed documents.",
+        status = gr.Markdown(elem_id="rag-status")
+        with gr.Tabs(elem_id="rag-tabs"):
+            with gr.Tab("Chat", id="chat", elem_id="rag-tab-chat"):
+                chat = panels.chat_panel(
+                    examples, index.settings.top_k, index.settings.search_mode, index.settings.llm_configured
                 )
-                with gr.Row():
-                    box = gr.Textbox(
-                        show_label=False,
-                        placeholder="Your question…",
-                        elem_id="rag-question",
-                        scale=5,
-                        min_width=200,
-                        autofocus=True,
-                        container=False,
-                        submit_btn=False,
-                    )
-                    send = gr.Button("Send", variant="primary", elem_id="rag-send", scale=1, min_width=80)
-                clear = gr.Button("Clear chat", elem_id="rag-clear", size="sm")
-                if examples:
-                    gr.Examples(examples=[[q] for q in examples], inputs=[box], label="Try")
-            with gr.Column(scale=2, min_width=300):
-                sources = gr.HTML(EMPTY_SOURCES, elem_id="rag-sources", css_template=SOURCES_CSS)
+            with gr.Tab("Documents", id="docs", elem_id="rag-tab-docs"):
+                docs = panels.documents_panel()
+            with gr.Tab("Map", id="map", elem_id="rag-tab-map") as map_tab:
+                emap = panels.map_panel()
+        timer = gr.Timer(POLL_SECONDS, active=False)
 
-        outputs = [chatbot, box, sources]
-        box.submit(respond, [box, chatbot], outputs)
-        send.click(respond, [box, chatbot], outputs)
-        clear.click(lambda: ([], "", EMPTY_SOURCES), None, outputs, queue=False)
-        chatbot.clear(lambda: EMPTY_SOURCES, None, sources, queue=False)  # the chatbot's own trash button
-        demo.load(status_line, None, status)  # counts change as others ingest; refresh on every page load
+        # --- chat ------------------------------------------------------------------------------------------
+        def respond(
+            message: str, history: list[Message] | None, name: str, top_k: float, mode: str, source: str, mime: str,
+            use_llm: bool, since: str,
+        ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+            if not (message or "").strip():
+                yield list(history or []), "", gr.skip(), gr.skip(), gr.skip()
+                return
+            options = AskOptions(int(top_k), mode, source, mime, use_llm, since or "")
+            try:
+                idx = ws.index(name)
+            except RagError as exc:
+                yield (
+                    [*(history or []), {"role": "assistant", "content": f"⚠️ {exc}"}],
+                    "",
+                    EMPTY_SOURCES,
+                    None,
+                    gr.skip(),
+                )
+                return
+            turn = TurnResult()
+            for turn_history, panel, turn in chat_turn(idx, message, history, options):
+                yield turn_history, "", panel, gr.skip(), turn
+            yield gr.skip(), gr.skip(), gr.skip(), _cited_files(turn.cited_sources), turn
+
+        ask_inputs = [
+            chat.box, chat.chatbot, collection, chat.top_k, chat.mode, chat.source, chat.mime, chat.use_llm, chat.since,
+        ]  # fmt: skip
+        ask_outputs = [chat.chatbot, chat.box, chat.sources, chat.files, last_turn]
+        asking = [
+            chat.box.submit(respond, ask_inputs, ask_outputs),
+            chat.send.click(respond, ask_inputs, ask_outputs),
+        ]
+        chat.stop.click(None, None, None, cancels=asking, queue=False)
+        chat.clear.click(
+            lambda: ([], "", EMPTY_SOURCES, None), None, [chat.chatbot, chat.box, chat.sources, chat.files]
+        )
+        chat.chatbot.clear(lambda: (EMPTY_SOURCES, None), None, [chat.sources, chat.files])
+
+        # --- status, collections and documents ----------------------------------------------------------------
+        def refresh(name: str) -> tuple[Any, ...]:
+            """Everything that depends on the session's collection: status, pickers, filters, document list."""
+            try:
+                idx = ws.index(name)
+                listed = idx.documents()
+                line = status_markdown(ws.status(name))
+            except RagError as exc:
+                listed, line = [], f"⚠️ {exc}"
+            names = list(ws.collections())
+            sources = [ANY, *sorted({d["source"] for d in listed})]
+            mimes = [ANY, *sorted({d["mime"] for d in listed if d.get("mime")})]
+            job = ws.job(name)
+            return (
+                line,
+                gr.Dropdown(choices=names, value=name),
+                gr.Dropdown(choices=sources, value=ANY),
+                gr.Dropdown(choices=mimes, value=ANY),
+                gr.Dataframe(value=documents_table(listed), headers=DOC_COLUMNS),
+                gr.Dropdown(choices=document_choices(listed), value=None),
+                progress_html(job.snapshot() if job else None),
+            )
+
+        view = [status, docs.collection, chat.source, chat.mime, docs.table, docs.remove_pick, docs.progress]
+        demo.load(refresh, collection, view)
+
+        def switch(name: str) -> tuple[Any, ...]:
+            return (name, [], EMPTY_SOURCES, None, TurnResult(), *refresh(name))
+
+        switch_outputs = [collection, chat.chatbot, chat.sources, chat.files, last_turn, *view]
+        docs.collection.input(switch, docs.collection, switch_outputs)
+
+        def create(new_name: str, name: str) -> tuple[Any, ...]:
+            new_name = (new_name or "").strip()
+            try:
+                ws.index(new_name)
+            except RagError as exc:
+                gr.Warning(str(exc))
+                return (name, gr.skip(), gr.skip(), gr.skip(), gr.skip(), *refresh(name), gr.skip())
+            return (*switch(new_name), "")
+
+        docs.create.click(create, [docs.new_name, collection], [*switch_outputs, docs.new_name])
+
+        docs.delete.click(
+            lambda name: (gr.Row(visible=True), f"Delete collection **{name}** and all its chunks?"),
+            collection,
+            [docs.confirm_row, docs.confirm_text],
+        )
+        docs.cancel_delete.click(lambda: gr.Row(visible=False), None, docs.confirm_row)
+
+        def delete(name: str) -> tuple[Any, ...]:
+            try:
+                ws.delete(name)
+            except RagError as exc:
+                gr.Warning(str(exc))
+                return (gr.Row(visible=False), *switch(name))
+            remaining = [n for n in ws.collections() if n != name]
+            return (gr.Row(visible=False), *switch(ws.default if ws.default != name else (remaining or [name])[0]))
+
+        docs.confirm_delete.click(delete, collection, [docs.confirm_row, *switch_outputs])
+
+        def remove(document_id: str | None, name: str) -> tuple[Any, ...]:
+            if document_id:
+                ws.index(name).remove_document(document_id)
+            return refresh(name)
+
+        docs.remove.click(remove, [docs.remove_pick, collection], view)
+
+        # --- uploads: copied into the data dir, indexed in a background thread, polled by the timer ------------
+        def start(sources: list[Path | str], name: str) -> tuple[Any, ...]:
+            if not sources:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            try:
+                job = ws.start_ingest(name, sources)
+            except RagError as exc:
+                gr.Warning(str(exc))
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return progress_html(job.snapshot()), gr.Timer(active=True), None, None
+
+        def upload(files: list[str] | None, name: str) -> tuple[Any, ...]:
+            return start(ws.store_uploads(name, files or []), name)
+
+        upload_outputs = [docs.progress, timer, docs.files, docs.folder]
+        docs.files.upload(upload, [docs.files, collection], upload_outputs)
+        docs.folder.upload(upload, [docs.folder, collection], upload_outputs)
+
+        def add_url(url: str, name: str) -> tuple[Any, ...]:
+            url = (url or "").strip()
+            if not url.startswith(("http://", "https://")):
+                gr.Warning("Paste a full address starting with http:// or https://")
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (*start([url], name), "")
+
+        docs.add_url.click(add_url, [docs.url, collection], [*upload_outputs, docs.url])
+
+        def poll(name: str) -> tuple[Any, ...]:
+            job = ws.job(name)
+            snap = job.snapshot() if job else None
+            if snap is not None and snap.running:  # the counts grow as documents land; the lists follow at the end
+                try:
+                    line = status_markdown(ws.status(name))
+                except RagError:
+                    line = gr.skip()
+                return (progress_html(snap), gr.skip(), line, *([gr.skip()] * (len(view) - 2)))
+            # Finished: stop polling and show the new documents everywhere.
+            *rest, panel = refresh(name)
+            return (panel, gr.Timer(active=False), *rest)
+
+        timer.tick(poll, collection, [docs.progress, timer, *view[:-1]], show_progress="hidden")
+
+        # --- the embedding map ----------------------------------------------------------------------------------
+        def draw(name: str, turn: TurnResult) -> tuple[Any, str]:
+            try:
+                result = ws.index(name).embedding_map(turn.question or None, turn.result_ids)
+            except RagError as exc:
+                return gr.skip(), f"⚠️ {exc}"
+            frame = map_frame(result)
+            return gr.ScatterPlot(value=frame, color_map=map_colors(frame)), map_caption(result)
+
+        emap.draw.click(draw, [collection, last_turn], [emap.plot, emap.caption])
+        map_tab.select(draw, [collection, last_turn], [emap.plot, emap.caption])
     return demo
 
 
+def _cited_files(sources: Sequence[str]) -> list[str] | None:
+    """Copies of the cited local files, for download: the page serves only files it made, never a path it was
+    told. One copy per file version, so answering again does not pile up copies."""
+    out = []
+    for source in sources:
+        path = Path(source)
+        if source.startswith(("http://", "https://")) or not path.is_file():
+            continue
+        stat = path.stat()
+        version = hashlib.sha1(f"{path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}".encode()).hexdigest()[:16]
+        dest = Path(tempfile.gettempdir()) / "rag-ui-cited" / version / path.name
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+        out.append(str(dest))
+    return out or None
+
+
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> None:
+    """Start the server with the page's CSS and script (Gradio 6 takes them at launch)."""
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        show_error=True,
+        quiet=True,  # gradio's own banner suggests `share=True`, which this app refuses
+        prevent_thread_lock=not block,
+        css=(ASSETS / "app.css").read_text(encoding="utf-8"),
+        head=f"<script>{(ASSETS / 'app.js').read_text(encoding='utf-8')}</script>",
+    )
+
+
 def launch(index: Index, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
-    """Serve the chat page until interrupted. Binds loopback by default; a public share link is never made."""
+    """Serve the page until interrupted. Binds loopback by default; a public share link is never made."""
     if share:
         raise ValueError("share links are not supported: they would expose the index through an outside relay")
     demo = build_app(index)
-    # quiet: gradio's own banner suggests `share=True`, which this app refuses.
     print(f"rag ui: http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
-    demo.launch(server_name=host, server_port=port, share=False, show_error=True, quiet=True)
+    serve(demo, host, port)

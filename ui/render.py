@@ -34,6 +34,8 @@ class SourceRow:
     location: str | None
     snippet: str
     score: float | None
+    text: str = ""  # the whole chunk, for "full passage"
+    quote: str = ""  # the sentence of `snippet` the answer draws on, highlighted
 
 
 def file_name(source: str) -> str:
@@ -87,13 +89,7 @@ def location(page: int | None, heading: str | None) -> str | None:
 def rows_from_results(results: Sequence[SearchResult]) -> list[SourceRow]:
     """Rows for retrieved chunks, numbered as the answer numbers them ([1] is the first result)."""
     return [
-        SourceRow(
-            n,
-            r.source,
-            location(r.page, _opt_str(r.metadata.get("heading"))),
-            snippet(r.text),
-            r.score,
-        )
+        SourceRow(n, r.source, location(r.page, _opt_str(r.metadata.get("heading"))), snippet(r.text), r.score, r.text)
         for n, r in enumerate(results, start=1)
     ]
 
@@ -106,10 +102,34 @@ def rows_from_citations(
     The snippet of a long chunk starts at the sentence most like `answer` (the evidence, not the opening lines).
     """
     scores = {r.id: r.score for r in results}
-    return [
-        SourceRow(c.n, c.source, location(c.page, c.heading), snippet(c.text, focus=answer), scores.get(c.id))
-        for c in sorted(citations, key=lambda c: c.n)
-    ]
+    rows = []
+    for c in sorted(citations, key=lambda c: c.n):
+        shown = snippet(c.text, focus=answer)
+        rows.append(
+            SourceRow(c.n, c.source, location(c.page, c.heading), shown, scores.get(c.id), c.text, quote(shown, answer))
+        )
+    return rows
+
+
+def quote(shown: str, answer: str) -> str:
+    """The sentence of `shown` sharing most words (at least two) with `answer`: the evidence to highlight."""
+    wanted = _words(_MARKER.sub("", answer))
+    best, best_score = "", 1
+    for match in _SENTENCE.finditer(shown.lstrip("…")):
+        score = len(_words(match.group()) & wanted)
+        if score > best_score:
+            best, best_score = match.group().strip(), score
+    return best
+
+
+def link_citations(text: str) -> str:
+    """`[1]` and `[1, 2]` in an answer become links to the source cards `#rag-src-1`, `#rag-src-2`."""
+
+    def link(match: re.Match[str]) -> str:
+        numbers = re.findall(r"\d+", match.group())
+        return "".join(f"[\\[{n}\\]](#rag-src-{n})" for n in numbers)
+
+    return _MARKER.sub(link, text)
 
 
 def sources_html(rows: Sequence[SourceRow], title: str = "Sources") -> str:
@@ -120,11 +140,20 @@ def sources_html(rows: Sequence[SourceRow], title: str = "Sources") -> str:
     for row in rows:
         where = f' <span class="rag-muted">· {html.escape(row.location)}</span>' if row.location else ""
         score = f' <span class="rag-score">· score {row.score:.3f}</span>' if row.score is not None else ""
+        shown = html.escape(row.snippet)
+        if row.quote and html.escape(row.quote) in shown:
+            mark = html.escape(row.quote)
+            shown = shown.replace(mark, f"<mark>{mark}</mark>", 1)
+        full = (
+            f'<details class="rag-full"><summary>Full passage</summary><div>{html.escape(row.text)}</div></details>'
+            if row.text and row.text.strip() != row.snippet
+            else ""
+        )
         items.append(
-            '<li class="rag-source">'
+            f'<li class="rag-source" id="rag-src-{row.n}">'
             f'<div><b>[{row.n}]</b> <span class="rag-file" title="{html.escape(row.source, quote=True)}">'
             f"{html.escape(file_name(row.source))}</span>{where}{score}</div>"
-            f'<div class="rag-snippet">{html.escape(row.snippet)}</div>'
+            f'<div class="rag-snippet">{shown}</div>{full}'
             "</li>"
         )
     return (
