@@ -1,0 +1,128 @@
+"""Models a user brings: a tiny BERT-style ONNX model + tokenizer made here (`onnx:`), and `st:` without its extra."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.embed_models import BGE_QUERY, OnnxFolderEmbedder, known_prefixes
+from rag.embeddings import make_embedder
+from rag.errors import ConfigError
+from rag.settings import load_settings
+
+VOCAB = ["[UNK]", "[CLS]", "query", "passage", ":", "lighthouse", "keeper", "lamp", "tax", "return", "filing"]
+DIM = 6
+
+
+def build_model_folder(folder: Path, with_cls: bool = False) -> np.ndarray:
+    """model.onnx (Gather of an embedding table, masked) + a WordLevel tokenizer.json; returns the table."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = np.random.default_rng(3).standard_normal((len(VOCAB), DIM)).astype(np.float32)
+    nodes = [
+        helper.make_node("Gather", ["table", "input_ids"], ["tokens"], axis=0),
+        helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["mask_f", "last_axis"], ["mask_3d"]),
+        helper.make_node("Mul", ["tokens", "mask_3d"], ["last_hidden_state"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny-bert",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "seq", DIM])],
+        initializer=[
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.array([2], dtype=np.int64), "last_axis"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(folder / "model.onnx"))
+
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    if with_cls:
+        tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", 1)])
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return table
+
+
+def expected(table: np.ndarray, words: list[str], how: str = "mean") -> np.ndarray:
+    rows = table[[VOCAB.index(w) if w in VOCAB else 0 for w in words]]
+    v = rows[0] if how == "cls" else rows.mean(axis=0)
+    return v / np.linalg.norm(v)
+
+
+def test_an_onnx_folder_model_embeds_with_its_tokenizer_and_mean_pooling(tmp_path: Path) -> None:
+    table = build_model_folder(tmp_path / "tiny-bert")
+    emb = make_embedder(load_settings(embed_model=f"onnx:{tmp_path / 'tiny-bert'}", embed_batch_size=2))
+    assert isinstance(emb, OnnxFolderEmbedder)
+    texts = ["lighthouse keeper lamp", "tax", "filing tax return now", "lamp"]
+    v = emb.embed(texts)
+    assert v.shape == (4, DIM) and v.dtype == np.float32
+    # "now" is not in the vocabulary: it becomes [UNK] and still counts in the mean.
+    want = [expected(table, t.replace("now", "[UNK]").split()) for t in texts]
+    np.testing.assert_allclose(v, np.stack(want), atol=1e-5)  # padding across batches changes nothing
+    np.testing.assert_allclose(emb.embed_query("tax"), want[1], atol=1e-5)
+
+    ident = emb.identity
+    assert (ident.name, ident.variant, ident.dimension, ident.max_tokens) == ("onnx:tiny-bert", "onnx-mean", DIM, 512)
+    assert len(ident.weights_sha256) == 64 and (ident.query_prefix, ident.document_prefix) == ("", "")
+
+
+def test_onnx_prefixes_and_cls_pooling_come_from_settings_and_join_the_identity(tmp_path: Path) -> None:
+    table = build_model_folder(tmp_path / "m", with_cls=True)
+    settings = load_settings(
+        embed_model=f"onnx:{tmp_path / 'm'}",
+        embed_pooling="cls",
+        embed_query_prefix="query: ",
+        embed_document_prefix="passage: ",
+        embed_max_tokens=3,
+    )
+    emb = make_embedder(settings)
+    # cls pooling takes the first token, which the template makes [CLS] whatever the prefix.
+    np.testing.assert_allclose(emb.embed(["lamp"])[0], expected(table, ["[CLS]"], "cls"), atol=1e-5)
+    plain = make_embedder(settings.model_copy(update={"embed_pooling": "mean"}))
+    # mean over [CLS] passage : (truncated at 3 tokens: "lamp" is cut off)
+    np.testing.assert_allclose(plain.embed(["lamp"])[0], expected(table, ["[CLS]", "passage", ":"]), atol=1e-5)
+    np.testing.assert_allclose(plain.embed_query("lamp"), expected(table, ["[CLS]", "query", ":"]), atol=1e-5)
+    unprefixed = make_embedder(load_settings(embed_model=f"onnx:{tmp_path / 'm'}"))
+    keys = {emb.identity.key(), plain.identity.key(), unprefixed.identity.key()}
+    assert len(keys) == 3 and "passage: " in plain.identity.key()
+
+
+def test_known_model_families_get_their_prefixes() -> None:
+    assert known_prefixes("e5-small-v2") == ("query: ", "passage: ")
+    assert known_prefixes("multilingual-e5-base") == ("query: ", "passage: ")
+    assert known_prefixes("bge-small-en-v1.5") == (BGE_QUERY, "")
+    assert known_prefixes("all-MiniLM-L6-v2") == ("", "")
+    assert known_prefixes("gte-base") == ("", "")
+
+
+def test_onnx_folder_problems_are_config_errors_that_say_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such folder"):
+        make_embedder(load_settings(embed_model=f"onnx:{tmp_path / 'absent'}"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"no \.onnx files"):
+        make_embedder(load_settings(embed_model=f"onnx:{tmp_path / 'empty'}"))
+    build_model_folder(tmp_path / "notok")
+    (tmp_path / "notok" / "tokenizer.json").unlink()
+    with pytest.raises(ConfigError, match=r"tokenizer\.json"):
+        make_embedder(load_settings(embed_model=f"onnx:{tmp_path / 'notok'}"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sentence_transformers") is not None, reason="the extra is installed here")
+def test_st_without_the_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_embedder(load_settings(embed_model=f"st:{tmp_path}"))
+    assert "rag-plugin[sentence-transformers]" in str(info.value)
