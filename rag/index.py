@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag import indexing
+from rag import cost, indexing
 from rag.chat import answer_stream
+from rag.cost import CostEstimate
 from rag.embeddings import Embedder, make_embedder
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
@@ -56,6 +57,12 @@ class Index:
             exclude,
             progress,
         )
+
+    def estimate_cost(
+        self, sources: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+    ) -> CostEstimate:
+        """Tokens, chunks and price of what `ingest(sources)` would embed (nothing is embedded or written)."""
+        return cost.estimate(sources, self.settings, include, exclude, store=self.store)
 
     def search(
         self, query: str, top_k: int | None = None, mode: str | None = None, filters: dict[str, Any] | None = None

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -22,6 +19,7 @@ from rag.embeddings import (
 )
 from rag.errors import ConfigError, EmbeddingError
 from rag.settings import load_settings
+from tests.embed_server import EmbeddingServer, fake_vector, unit
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 
@@ -208,84 +206,10 @@ def test_make_embedder_rejects_unknown_forms_and_says_which_are_accepted(value: 
 # --- an OpenAI-compatible endpoint on loopback ---------------------------------------------------------------------
 
 
-def fake_vector(text: str, dim: int) -> list[float]:
-    """Deterministic, text-dependent and deliberately not unit length (the embedder must normalise)."""
-    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    return (np.random.default_rng(seed).standard_normal(dim) * 3.0).tolist()
-
-
-def unit(v: list[float]) -> np.ndarray:
-    a = np.asarray(v, dtype=np.float32)
-    return a / np.linalg.norm(a)
-
-
-class EmbeddingServer:
-    """A real HTTP server on 127.0.0.1 speaking POST /v1/embeddings; answers rows in reverse `index` order."""
-
-    def __init__(self, dim: int = 8) -> None:
-        self.dim = dim
-        self.status = 200
-        self.fail_next: list[int] = []  # statuses to answer, one per request, before behaving normally
-        self.requests: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-                headers = {}
-                if outer.fail_next:
-                    code = outer.fail_next.pop(0)
-                    reply = {"error": {"message": "slow down", "type": "rate_limit"}}
-                    headers["retry-after-ms"] = "5"  # the client must wait this long, not its default backoff
-                elif outer.status != 200:
-                    code, reply = outer.status, {"error": {"message": "embedding backend crashed", "type": "server"}}
-                elif self.path != "/v1/embeddings":
-                    code, reply = 404, {"error": {"message": f"no route {self.path}"}}
-                else:
-                    inputs = body["input"]
-                    dim = body.get("dimensions") or outer.dim
-                    data = [
-                        {"object": "embedding", "index": i, "embedding": fake_vector(t, dim)}
-                        for i, t in enumerate(inputs)
-                    ]
-                    code = 200
-                    reply = {
-                        "object": "list",
-                        "data": data[::-1],  # out of order on purpose: the client must sort by index
-                        "model": body["model"],
-                        "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                    }
-                raw = json.dumps(reply).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-
 @pytest.fixture
 def server() -> Iterator[EmbeddingServer]:
-    srv = EmbeddingServer()
-    srv.thread.start()
-    try:
+    with EmbeddingServer() as srv:
         yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        srv.thread.join(timeout=5)
 
 
 def test_openai_embedder_sends_model_and_inputs_in_batches_and_restores_order(server: EmbeddingServer) -> None:
