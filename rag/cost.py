@@ -99,3 +99,18 @@ def estimate(
             min(len(enc.encode_ordinary(embed_text(c.text, c.metadata))), OPENAI_MAX_TOKENS) for c in chunks
         )
     return est
+
+
+def estimate_reindex(store: ChromaStore, settings: Settings) -> CostEstimate:
+    """Tokens and price of re-embedding every chunk of `store` with the embedder `settings` names."""
+    from rag.indexing import embed_text
+
+    enc = get_encoding()
+    est = CostEstimate(model=settings.embed_model, price_per_million=price_per_million(settings))
+    documents: set[str] = set()
+    for row in store.iter_chunks():
+        documents.add(str(row["metadata"].get("document_id", "")))
+        est.chunks += 1
+        est.tokens += min(len(enc.encode_ordinary(embed_text(row["text"] or "", row["metadata"]))), OPENAI_MAX_TOKENS)
+    est.documents = len(documents)
+    return est

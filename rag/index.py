@@ -5,6 +5,7 @@ Everything the CLI, the UI and the HTTP API do goes through `Index`; nothing els
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from rag.embeddings import Embedder, make_embedder
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
 from rag.offline import ensure_offline_env
+from rag.reindex import ReindexJob
 from rag.retrieval import Retriever
 from rag.settings import Settings, load_settings
 from rag.store import ChromaStore
@@ -35,7 +37,11 @@ class Index:
             path=None if settings.chroma_url else settings.chroma_dir,
             url=settings.chroma_url,
             check_embedder=check_embedder,
+            # Recorded on a new collection so a mismatch can name the setting; unknown for a hand-given embedder.
+            embed_model="" if embedder is not None else settings.embed_model,
         )
+        self._swap_lock = threading.Lock()
+        self._before_swap: tuple[Settings, Embedder] | None = None
         self.keyword = KeywordIndex(self.store, settings.data_dir / "keyword")
         self.retriever = Retriever(self.store, self.embedder, self.keyword)
 
@@ -93,33 +99,72 @@ class Index:
             "llm": self.settings.llm_model if self.settings.llm_configured else None,
         }
 
-    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Re-embed every chunk with the configured embedder (after a model change); returns the chunk count.
+    def start_reindex(self, to: str | None = None, progress: Callable[[int, int], None] | None = None) -> ReindexJob:
+        """Re-embed every chunk (with model `to`, else the configured one) in a background thread.
 
-        The old collection is replaced only once the new one is complete.
+        Searches keep using the old collection until the new one is complete; then this Index switches to it
+        (and to the new embedder) at once, and the old one stays as `<name>.previous` for `rollback()`.
         """
-        total = self.store.count()
-        batch = max(self.settings.embed_batch_size * 8, 256)
+        settings = self.settings if to is None else self.settings.model_copy(update={"embed_model": to})
+        embedder = self.embedder if to is None else make_embedder(settings)
+        return ReindexJob(self, settings, embedder, progress).start()
 
-        def pages() -> Iterable[tuple[list[dict[str, Any]], Any]]:
-            rows: list[dict[str, Any]] = []
-            done = 0
-            for row in self.store.iter_chunks(batch=batch):
-                rows.append(row)
-                if len(rows) == batch:
-                    yield rows, self.embedder.embed([indexing.embed_text(r["text"], r["metadata"]) for r in rows])
-                    done += len(rows)
-                    if progress:
-                        progress(done, total)
-                    rows = []
-            if rows:
-                yield rows, self.embedder.embed([indexing.embed_text(r["text"], r["metadata"]) for r in rows])
-                if progress:
-                    progress(total, total)
+    def reindex(self, progress: Callable[[int, int], None] | None = None, *, to: str | None = None) -> int:
+        """Re-embed every chunk and wait for it (see `start_reindex`); returns the chunk count."""
+        return self.start_reindex(to, progress).wait().chunks
 
-        # Pages are read from the old collection while the new one is written; the old one is dropped only after.
-        self.store.recreate_as(self.embedder.identity, iter(pages()))
-        return total
+    def rollback(self) -> str:
+        """Restore the collection the last reindex replaced; returns its embedder key.
+
+        This Index switches back to the embedder that made it when it knows it (the one it replaced, or the
+        recorded RAG_EMBED_MODEL); otherwise searches raise `EmbedderMismatch` until the model is set back.
+        """
+        with self._swap_lock:
+            restored = self.store.rollback()
+            settings, embedder = self._before_swap or (self.settings, self.embedder)
+            if embedder.identity.key() != restored:
+                settings, embedder = self._embedder_for(restored)
+            self._before_swap = (self.settings, self.embedder)
+            self._adopt(settings, embedder)
+        return restored
+
+    def _embedder_for(self, key: str) -> tuple[Settings, Embedder]:
+        """The settings and embedder that match embedder `key`, from the model the collection recorded if any."""
+        model = self.store.recorded_embed_model()
+        if model and model != self.settings.embed_model:
+            settings = self.settings.model_copy(update={"embed_model": model})
+            embedder = make_embedder(settings)
+            if embedder.identity.key() == key:
+                return settings, embedder
+        return self.settings, self.embedder  # unknown: searches will say EmbedderMismatch
+
+    def _swap_in(self, settings: Settings, embedder: Embedder, incoming: str) -> None:
+        """Swap collection `incoming` in and use it with `embedder`; searches in flight finish on the old one."""
+        with self._swap_lock:
+            self.store.follow_swaps = False  # old handles (in-flight searches) keep the old vectors
+            self.store.swap_in(incoming)
+            self._before_swap = (self.settings, self.embedder)
+            self._adopt(settings, embedder)
+
+    def _adopt(self, settings: Settings, embedder: Embedder) -> None:
+        store = ChromaStore(
+            settings.collection,
+            embedder.identity,
+            path=None if settings.chroma_url else settings.chroma_dir,
+            url=settings.chroma_url,
+            check_embedder=False,
+            embed_model=settings.embed_model,
+        )
+        keyword = KeywordIndex(store, settings.data_dir / "keyword")
+        retriever = Retriever(store, embedder, keyword)
+        # One tuple assignment: a search reads `self.retriever` once and so sees one consistent pair.
+        self.settings, self.embedder, self.store, self.keyword, self.retriever = (
+            settings,
+            embedder,
+            store,
+            keyword,
+            retriever,
+        )
 
     def _llm(self) -> ChatLLM:
         s = self.settings

@@ -25,13 +25,17 @@ def check(idx: Any, args: argparse.Namespace) -> int | None:
     if not (args.dry_run or paid):
         return None  # a local model: nothing to count, nothing to confirm
     est = idx.estimate_cost(args.sources, include=args.include, exclude=args.exclude)
+    return decide(est, idx.settings.embed_confirm_above_usd, args, "nothing ingested")
+
+
+def decide(est: Any, limit: float, args: argparse.Namespace, declined: str) -> int | None:
+    """Print a dry run's estimate, or confirm spending above `limit`: an exit code to stop with, or None to go on."""
     if args.dry_run:
         if args.json:
             emit({"dry_run": True, **est.to_dict()})
         else:
             print(est.summary())
         return EXIT_OK
-    limit = idx.settings.embed_confirm_above_usd
     if est.usd <= limit or args.yes:
         return None
     question = f"{est.summary()}. That is above embed_confirm_above_usd (${limit:g})."
@@ -40,5 +44,5 @@ def check(idx: Any, args: argparse.Namespace) -> int | None:
     print(f"{question} Continue? [y/N] ", end="", file=sys.stderr, flush=True)
     if sys.stdin.readline().strip().lower() in ("y", "yes"):
         return None
-    print("nothing ingested", file=sys.stderr)
+    print(declined, file=sys.stderr)
     return EXIT_FAILED
