@@ -12,6 +12,7 @@ from typing import Any
 
 from rag import cost, indexing
 from rag.chat import answer_stream
+from rag.clusters import Clustering
 from rag.cost import CostEstimate
 from rag.embeddings import Embedder, make_embedder
 from rag.keyword import KeywordIndex
@@ -98,6 +99,13 @@ class Index:
             "data_dir": str(self.settings.data_dir.resolve()),
             "llm": self.settings.llm_model if self.settings.llm_configured else None,
         }
+
+    def clusters(self, k: int | str | None = "auto", n_terms: int = 5) -> Clustering:
+        """Group the documents by meaning (k-means; k='auto' picks k by silhouette), each named by its terms."""
+        from rag.clusters import cluster_documents, parse_k
+
+        chosen = None if k is None else parse_k(k)
+        return cluster_documents(self.store.iter_chunks(embeddings=True), chosen, n_terms)
 
     def start_reindex(self, to: str | None = None, progress: Callable[[int, int], None] | None = None) -> ReindexJob:
         """Re-embed every chunk (with model `to`, else the configured one) in a background thread.
