@@ -21,6 +21,8 @@ import numpy as np
 from rag.errors import ConfigError
 
 MAX_AUTO_K = 10
+# Link debris common in web pages and wiki exports: distinctive by count, meaningless as a name.
+_WEB_NOISE = frozenset({"http", "https", "www", "com", "org", "html", "htm", "retrieved", "archived", "isbn", "pdf"})
 
 
 @dataclass
@@ -131,7 +133,10 @@ def _distinctive_terms(cluster_texts: list[str], n_terms: int) -> list[list[str]
 
     if not cluster_texts:
         return []
-    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_][\w'-]{2,}\b", lowercase=True)
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    stop = sorted(ENGLISH_STOP_WORDS | _WEB_NOISE)
+    vectorizer = CountVectorizer(stop_words=stop, token_pattern=r"(?u)\b[^\W\d_][\w'-]{2,}\b", lowercase=True)
     try:
         counts = vectorizer.fit_transform(cluster_texts).toarray().astype(np.float64)
     except ValueError:  # nothing but stop words and numbers

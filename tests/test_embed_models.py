@@ -12,7 +12,7 @@ from rag.embed_models import BGE_QUERY, OnnxFolderEmbedder, known_prefixes
 from rag.embeddings import make_embedder
 from rag.errors import ConfigError
 from rag.settings import load_settings
-from tests.tiny_onnx import DIM, build_model_folder, expected
+from tests.tiny_onnx import DIM, VOCAB, build_model_folder, expected
 
 
 def test_an_onnx_folder_model_embeds_with_its_tokenizer_and_mean_pooling(tmp_path: Path) -> None:
@@ -78,3 +78,30 @@ def test_st_without_the_extra_says_how_to_install_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         make_embedder(load_settings(embed_model=f"st:{tmp_path}"))
     assert "rag-plugin[sentence-transformers]" in str(info.value)
+
+
+def test_st_loads_a_saved_model_folder_offline_with_its_prefixes(tmp_path: Path) -> None:
+    """Runs where the `sentence-transformers` extra is installed (it needs torch, so not in the default CI)."""
+    pytest.importorskip("sentence_transformers")
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *VOCAB[2:]]) + "\n")
+    BertTokenizerFast(vocab_file=str(hf / "vocab.txt")).save_pretrained(str(hf))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=16, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    BertModel(config).save_pretrained(str(hf))
+    model = SentenceTransformer(modules=[models.Transformer(str(hf), max_seq_length=32), models.Pooling(8, "mean")])
+    model.save(str(tmp_path / "tiny-e5"))
+
+    emb = make_embedder(load_settings(embed_model=f"st:{tmp_path / 'tiny-e5'}"))
+    ident = emb.identity
+    assert (ident.name, ident.variant) == ("st:tiny-e5", "sentence-transformers")
+    assert (ident.dimension, ident.max_tokens) == (8, 32)
+    assert (ident.query_prefix, ident.document_prefix) == ("query: ", "passage: ") and len(ident.weights_sha256) == 64
+    want = model.encode(["passage: lighthouse keeper", "query: lamp"], normalize_embeddings=True)
+    np.testing.assert_allclose(emb.embed(["lighthouse keeper"])[0], want[0], atol=1e-5)
+    np.testing.assert_allclose(emb.embed_query("lamp"), want[1], atol=1e-5)
