@@ -32,17 +32,18 @@ class Index:
         ensure_offline_env()
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
+        # The RAG_EMBED_MODEL value recorded on collections, so a mismatch can name it; unknown for a given embedder.
+        self._embed_model = "" if embedder is not None else settings.embed_model
         self.store = ChromaStore(
             settings.collection,
             self.embedder.identity,
             path=None if settings.chroma_url else settings.chroma_dir,
             url=settings.chroma_url,
             check_embedder=check_embedder,
-            # Recorded on a new collection so a mismatch can name the setting; unknown for a hand-given embedder.
-            embed_model="" if embedder is not None else settings.embed_model,
+            embed_model=self._embed_model,
         )
         self._swap_lock = threading.Lock()
-        self._before_swap: tuple[Settings, Embedder] | None = None
+        self._before_swap: tuple[Settings, Embedder, str] | None = None
         self.keyword = KeywordIndex(self.store, settings.data_dir / "keyword")
         self.retriever = Retriever(self.store, self.embedder, self.keyword)
 
@@ -113,9 +114,10 @@ class Index:
         Searches keep using the old collection until the new one is complete; then this Index switches to it
         (and to the new embedder) at once, and the old one stays as `<name>.previous` for `rollback()`.
         """
-        settings = self.settings if to is None else self.settings.model_copy(update={"embed_model": to})
-        embedder = self.embedder if to is None else make_embedder(settings)
-        return ReindexJob(self, settings, embedder, progress).start()
+        if to is None:
+            return ReindexJob(self, self.settings, self.embedder, self._embed_model, progress).start()
+        settings = self.settings.model_copy(update={"embed_model": to})
+        return ReindexJob(self, settings, make_embedder(settings), to, progress).start()
 
     def reindex(self, progress: Callable[[int, int], None] | None = None, *, to: str | None = None) -> int:
         """Re-embed every chunk and wait for it (see `start_reindex`); returns the chunk count."""
@@ -129,39 +131,40 @@ class Index:
         """
         with self._swap_lock:
             restored = self.store.rollback()
-            settings, embedder = self._before_swap or (self.settings, self.embedder)
-            if embedder.identity.key() != restored:
-                settings, embedder = self._embedder_for(restored)
-            self._before_swap = (self.settings, self.embedder)
-            self._adopt(settings, embedder)
+            current = (self.settings, self.embedder, self._embed_model)
+            before = self._before_swap or current
+            if before[1].identity.key() != restored:
+                before = self._embedder_for(restored) or current
+            self._before_swap = current
+            self._adopt(*before)
         return restored
 
-    def _embedder_for(self, key: str) -> tuple[Settings, Embedder]:
-        """The settings and embedder that match embedder `key`, from the model the collection recorded if any."""
+    def _embedder_for(self, key: str) -> tuple[Settings, Embedder, str] | None:
+        """Settings and embedder matching embedder `key`, built from the model the live collection recorded."""
         model = self.store.recorded_embed_model()
-        if model and model != self.settings.embed_model:
-            settings = self.settings.model_copy(update={"embed_model": model})
-            embedder = make_embedder(settings)
-            if embedder.identity.key() == key:
-                return settings, embedder
-        return self.settings, self.embedder  # unknown: searches will say EmbedderMismatch
+        if not model:
+            return None
+        settings = self.settings.model_copy(update={"embed_model": model})
+        embedder = make_embedder(settings)
+        return (settings, embedder, model) if embedder.identity.key() == key else None
 
-    def _swap_in(self, settings: Settings, embedder: Embedder, incoming: str) -> None:
+    def _swap_in(self, settings: Settings, embedder: Embedder, embed_model: str, incoming: str) -> None:
         """Swap collection `incoming` in and use it with `embedder`; searches in flight finish on the old one."""
         with self._swap_lock:
             self.store.follow_swaps = False  # old handles (in-flight searches) keep the old vectors
             self.store.swap_in(incoming)
-            self._before_swap = (self.settings, self.embedder)
-            self._adopt(settings, embedder)
+            self._before_swap = (self.settings, self.embedder, self._embed_model)
+            self._adopt(settings, embedder, embed_model)
 
-    def _adopt(self, settings: Settings, embedder: Embedder) -> None:
+    def _adopt(self, settings: Settings, embedder: Embedder, embed_model: str) -> None:
+        self._embed_model = embed_model
         store = ChromaStore(
             settings.collection,
             embedder.identity,
             path=None if settings.chroma_url else settings.chroma_dir,
             url=settings.chroma_url,
             check_embedder=False,
-            embed_model=settings.embed_model,
+            embed_model=embed_model,
         )
         keyword = KeywordIndex(store, settings.data_dir / "keyword")
         retriever = Retriever(store, embedder, keyword)

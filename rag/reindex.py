@@ -32,7 +32,7 @@ class ReindexReport:
     chunks: int
     from_embedder: str  # the key recorded on the collection before
     to_embedder: str
-    embed_model: str  # the RAG_EMBED_MODEL value that now matches the collection
+    embed_model: str  # the RAG_EMBED_MODEL value that now matches the collection ("" if a hand-given embedder)
     tokens: int  # counted (cl100k_base) only for a paid API, else 0
     usd: float
     seconds: float
@@ -46,10 +46,13 @@ class ReindexReport:
 class ReindexJob:
     """One reindex in a background thread. `wait()` returns its report or raises what it raised."""
 
-    def __init__(self, index: Index, settings: Settings, embedder: Embedder, progress: Progress | None) -> None:
+    def __init__(
+        self, index: Index, settings: Settings, embedder: Embedder, embed_model: str, progress: Progress | None
+    ) -> None:
         self._index = index
         self._settings = settings
         self._embedder = embedder
+        self._embed_model = embed_model  # the RAG_EMBED_MODEL value to record ("" when not known)
         self._progress = progress
         self.total = index.store.count()
         self.done = 0
@@ -113,14 +116,14 @@ class ReindexJob:
             if rows:
                 yield embed(rows)
 
-        incoming = store.build_replacement(self._embedder.identity, pages(), self._settings.embed_model)
-        self._index._swap_in(self._settings, self._embedder, incoming)
+        incoming = store.build_replacement(self._embedder.identity, pages(), self._embed_model)
+        self._index._swap_in(self._settings, self._embedder, self._embed_model, incoming)
         return ReindexReport(
             collection=store.name,
             chunks=self.done,
             from_embedder=before,
             to_embedder=self._embedder.identity.key(),
-            embed_model=self._settings.embed_model,
+            embed_model=self._embed_model,
             tokens=tokens,
             usd=round(tokens * price / 1_000_000, 6),
             seconds=round(time.perf_counter() - started, 3),

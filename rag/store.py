@@ -368,8 +368,12 @@ class ChromaStore:
         return max(gens)
 
     def recorded_embed_model(self) -> str:
-        """The RAG_EMBED_MODEL value recorded when the collection was built ("" when not known)."""
-        return str(self._fresh_meta().get(_EMBED_MODEL, ""))
+        """The RAG_EMBED_MODEL value recorded on the live collection ("" when not known); never follows a swap."""
+        try:
+            col = self._client.get_collection(self.name, embedding_function=None)
+        except Exception:
+            return ""
+        return str((col.metadata or {}).get(_EMBED_MODEL, ""))
 
     def recorded_embedder(self) -> str:
         """The embedder key the collection was built with."""

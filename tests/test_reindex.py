@@ -126,20 +126,31 @@ def test_reindex_to_an_api_reports_tokens_and_cost(index: Any, capsys: pytest.Ca
     assert job.done == job.total == report.chunks
 
 
-def test_cli_reindex_to_another_model_then_rollback(index: Any, tiny: str, capsys: pytest.CaptureFixture[str]) -> None:
-    data = ["--data-dir", str(index.settings.data_dir)]
-    assert main(["reindex", *data, "--to", tiny, "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["chunks"] == index.store.count() and out["embed_model"] == tiny and out["to"].startswith("onnx:")
+def test_cli_reindex_to_another_model_then_rollback(
+    tiny: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["ingest", str(rag.demo_corpus()), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["reindex", "--to", tiny, "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["chunks"] > 0 and out["embed_model"] == tiny and out["to"].startswith("onnx:")
+    assert f"now set RAG_EMBED_MODEL={tiny}" in captured.err
 
-    assert main(["search", *data, QUESTION, "--json"]) == 1  # the configured model no longer matches
+    assert main(["search", QUESTION, "--json"]) == 1  # the configured model no longer matches
     err = capsys.readouterr().err
     assert "rag reindex" in err and f"RAG_EMBED_MODEL={tiny}" in err
+    monkeypatch.setenv("RAG_EMBED_MODEL", tiny)  # the user follows the advice...
+    assert main(["search", QUESTION, "--json"]) == 0
+    capsys.readouterr()
 
-    assert main(["reindex", *data, "--rollback", "--json"]) == 0
-    rolled = json.loads(capsys.readouterr().out)
-    assert rolled["restored"] == out["from"] and rolled["replaced"] == out["to"]
-    assert main(["search", *data, QUESTION, "--json"]) == 0
+    assert main(["reindex", "--rollback", "--json"]) == 0  # ...then wants the old model back
+    captured = capsys.readouterr()
+    rolled = json.loads(captured.out)
+    assert rolled["restored"] == out["from"] and rolled["replaced"] == out["to"] and rolled["embed_model"] == "local"
+    assert "now set RAG_EMBED_MODEL=local" in captured.err
+    monkeypatch.setenv("RAG_EMBED_MODEL", "local")
+    assert main(["search", QUESTION, "--json"]) == 0
     assert "harbour-point-lighthouse" in capsys.readouterr().out
 
 

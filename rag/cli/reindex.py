@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"re-embedded {report.chunks} chunks in {report.seconds:.1f}s{cost}")
         print(f"  {report.from_embedder or '(empty)'} → {report.to_embedder}")
         print("the old collection is kept: `rag reindex --rollback` restores it")
-    if report.embed_model != settings(args).embed_model:
+    if report.embed_model and report.embed_model != settings(args).embed_model:
         print(
             f"now set RAG_EMBED_MODEL={report.embed_model} (or embed_model in rag.toml) to search it", file=sys.stderr
         )
