@@ -183,3 +183,14 @@ def test_another_index_follows_a_same_model_reindex_and_refuses_a_different_one(
         make_index()
     with pytest.raises(EmbedderMismatch, match="RAG_EMBED_MODEL=onnx:"):
         Index(load_settings(data_dir=index.settings.data_dir))  # the configured default model, in a new process
+
+
+def test_reindex_and_rollback_work_against_a_chroma_server(make_index: Any, chroma_server: str, tiny: str) -> None:
+    index = make_index(chroma_url=chroma_server, collection="reindex-on-server")
+    index.ingest([rag.demo_corpus()])
+    old_key, chunks = index.store.recorded_embedder(), index.store.count()
+    report = index.start_reindex(to=tiny).wait(timeout=120)
+    assert report.chunks == chunks and index.store.count() == chunks
+    assert index.store.previous_embedder() == old_key and len(index.search(QUESTION, top_k=2)) == 2
+    assert index.rollback() == old_key
+    assert "harbour-point-lighthouse.txt" in sources(index.search(QUESTION, top_k=1))
