@@ -49,9 +49,10 @@ def test_searches_never_fail_while_a_reindex_to_another_model_swaps_and_rolls_ba
     def search_loop() -> None:
         while not stop.is_set() and searches["n"] < 5000:  # bounded however the threads interleave
             try:
+                mid_build = building.is_set()  # the swap cannot happen before the progress callback returns
                 results = index.search(QUESTION, top_k=3)
                 searches["n"] += 1
-                if not job_done.is_set():
+                if mid_build:
                     during.append(sources(results))
                 if len(during) >= 3:
                     enough_during_build.set()
@@ -67,15 +68,16 @@ def test_searches_never_fail_while_a_reindex_to_another_model_swaps_and_rolls_ba
         checks["live"] = index.store.recorded_embedder()
         checks["previous"] = index.store.previous_embedder()
         checks["count"] = index.store.count()
+        building.set()
         enough_during_build.wait(timeout=60)  # let searches run against the old collection meanwhile
+        building.clear()
 
-    job_done = threading.Event()
+    building = threading.Event()
     searcher = threading.Thread(target=search_loop)
     searcher.start()
     try:
         job = index.start_reindex(to=tiny, progress=progress)
         report = job.wait(timeout=120)
-        job_done.set()
         after_swap = searches["n"]
         while searches["n"] < after_swap + 3 and searcher.is_alive():
             searcher.join(timeout=0.05)
