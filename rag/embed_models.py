@@ -221,12 +221,14 @@ class SentenceTransformerEmbedder:
         if self._identity is None:
             model = self._load()
             folder = Path(self.target)
-            weights = sorted(folder.rglob("*.safetensors")) or sorted(folder.rglob("*.bin")) if folder.is_dir() else []
+            weights: list[Path] = []
+            if folder.is_dir():  # a name found in the local Hugging Face cache has no folder of ours to hash
+                weights = sorted(folder.rglob("*.safetensors")) or sorted(folder.rglob("*.bin"))
             self._identity = EmbedderIdentity(
                 name=f"st:{folder.name if folder.is_dir() else self.target}",
                 variant="sentence-transformers",
                 weights_sha256=_sha256_of(weights) if weights else "",
-                dimension=int(model.get_sentence_embedding_dimension()),
+                dimension=_dimension_of(model),
                 max_tokens=int(model.max_seq_length or 0),
                 query_prefix=self._prefixes[0],
                 document_prefix=self._prefixes[1],
@@ -244,6 +246,12 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([self._prefixes[0] + text])[0]
+
+
+def _dimension_of(model: Any) -> int:
+    # sentence-transformers 6 renamed get_sentence_embedding_dimension (which now warns) to get_embedding_dimension.
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
 
 
 def _require_sentence_transformers() -> None:

@@ -84,7 +84,7 @@ def test_st_loads_a_saved_model_folder_offline_with_its_prefixes(tmp_path: Path)
     """Runs where the `sentence-transformers` extra is installed (it needs torch, so not in the default CI)."""
     pytest.importorskip("sentence_transformers")
     import torch
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     hf = tmp_path / "hf"
@@ -94,7 +94,11 @@ def test_st_loads_a_saved_model_folder_offline_with_its_prefixes(tmp_path: Path)
     torch.manual_seed(0)
     config = BertConfig(vocab_size=16, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
     BertModel(config).save_pretrained(str(hf))
-    model = SentenceTransformer(modules=[models.Transformer(str(hf), max_seq_length=32), models.Pooling(8, "mean")])
+    try:  # sentence-transformers 6 moved the modules; 3-5 have them in `models`
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:
+        from sentence_transformers.models import Pooling, Transformer
+    model = SentenceTransformer(modules=[Transformer(str(hf), max_seq_length=32), Pooling(8, "mean")])
     model.save(str(tmp_path / "tiny-e5"))
 
     emb = make_embedder(load_settings(embed_model=f"st:{tmp_path / 'tiny-e5'}"))
