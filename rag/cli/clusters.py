@@ -13,7 +13,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("clusters", parents=[common], help="group the documents by topic, named by distinctive terms")
     p.add_argument("--k", default="auto", metavar="K|auto", help="number of clusters, or auto (best silhouette)")
     p.add_argument("--terms", type=int, default=5, metavar="N", help="distinctive terms shown per cluster")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the clusters as JSON")
     p.set_defaults(func=run)
 
 
