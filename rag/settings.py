@@ -23,6 +23,9 @@ from rag.errors import ConfigError
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
 LOCAL_EMBEDDER = "local"
+EmbedPooling = Literal["mean", "cls"]
+# OpenAI's list prices in USD per million tokens (the defaults of `embed_prices`).
+DEFAULT_EMBED_PRICES = {"text-embedding-3-small": 0.02, "text-embedding-3-large": 0.13, "text-embedding-ada-002": 0.10}
 
 
 class Settings(BaseSettings):
@@ -39,7 +42,8 @@ class Settings(BaseSettings):
     )
     embed_model: str = Field(
         LOCAL_EMBEDDER,
-        description="Embedder: 'local' (offline all-MiniLM-L6-v2, shipped) or 'openai:<model>' (RAG_EMBED_MODEL).",
+        description="Embedder: 'local' (offline all-MiniLM-L6-v2, shipped), 'openai:<model>', 'st:<path>' or "
+        "'onnx:<folder>' (RAG_EMBED_MODEL).",
     )
     embed_batch_size: int = Field(32, ge=1, le=512, description="Texts per embedding call.")
     embed_threads: int = Field(0, ge=0, description="ONNX Runtime threads for the local embedder; 0 = all cores.")
@@ -84,6 +88,33 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return [o.strip() for o in v.split(",") if o.strip()]
         return v
+
+    # --- embedding toolbox (issue #9): other models, their prefixes, cost limits ---
+    embed_dimensions: int | None = Field(
+        None, ge=1, description="Output size asked of an 'openai:text-embedding-3-*' model (its `dimensions`)."
+    )
+    embed_max_retries: int = Field(
+        5, ge=0, le=20, description="Retries of an 'openai:' embedding request on 429/5xx, with exponential backoff."
+    )
+    embed_query_prefix: str | None = Field(
+        None, description="Text put before every query for 'onnx:'/'st:' models (e5: 'query: '); unset = known default."
+    )
+    embed_document_prefix: str | None = Field(
+        None, description="Text put before every chunk for 'onnx:'/'st:' models (e5: 'passage: '); unset = default."
+    )
+    embed_pooling: EmbedPooling = Field(
+        "mean", description="How an 'onnx:' model's token vectors become one: 'mean' (most models) or 'cls' (bge)."
+    )
+    embed_max_tokens: int = Field(
+        0, ge=0, description="Truncate texts for an 'onnx:' model at this many tokens; 0 = its tokenizer's or 512."
+    )
+    embed_prices: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_EMBED_PRICES),
+        description="USD per million tokens by API model name, for `rag ingest --dry-run` and the confirmation limit.",
+    )
+    embed_confirm_above_usd: float = Field(
+        1.0, ge=0, description="Ingest asks before spending more than this on a paid embedding API (--yes skips)."
+    )
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -27,6 +27,9 @@ _clients_lock = threading.Lock()
 # Keys of the collection metadata we own. Chroma metadata values must be str/int/float/bool.
 _EMBEDDER_KEY = "rag:embedder"
 _GENERATION = "rag:generation"
+_EMBED_MODEL = "rag:embed_model"  # the RAG_EMBED_MODEL value that built it, to name in a mismatch message
+# Beside collection `x`: `x.reindex` while a reindex builds; `x.previous` after it, what `--rollback` restores.
+BUILDING, PREVIOUS = ".reindex", ".previous"
 
 
 def _client(path: Path | None, url: str | None) -> Any:
@@ -84,8 +87,11 @@ class ChromaStore:
         path: Path | None = None,
         url: str | None = None,
         check_embedder: bool = True,
+        embed_model: str = "",
     ) -> None:
         self.identity = identity
+        self.embed_model = embed_model
+        self.follow_swaps = True
         self.name = collection
         self.url = url
         self.path = path
@@ -101,7 +107,12 @@ class ChromaStore:
             if create:
                 col = self._client.get_or_create_collection(
                     name,
-                    metadata={_EMBEDDER_KEY: self.identity.key(), _GENERATION: 0, **self._identity_meta()},
+                    metadata={
+                        _EMBEDDER_KEY: self.identity.key(),
+                        _GENERATION: 0,
+                        _EMBED_MODEL: self.embed_model,
+                        **self._identity_meta(),
+                    },
                     configuration={"hnsw": {"space": "cosine"}},
                     embedding_function=None,
                 )
@@ -111,14 +122,20 @@ class ChromaStore:
             raise StoreError(
                 f"Cannot open collection {name!r}: {exc}. Names are 3-512 characters of letters, digits, . _ -"
             ) from exc
-        recorded = (col.metadata or {}).get(_EMBEDDER_KEY)
-        if check and recorded and recorded != self.identity.key():
+        if check:
+            self._check_embedder(name, col)
+        return col
+
+    def _check_embedder(self, name: str, col: Any) -> None:
+        meta = col.metadata or {}
+        recorded = meta.get(_EMBEDDER_KEY)
+        if recorded and recorded != self.identity.key():
+            model = meta.get(_EMBED_MODEL)
+            back = f"set RAG_EMBED_MODEL={model}" if model else "set RAG_EMBED_MODEL back to the model that built it"
             raise EmbedderMismatch(
                 f"Collection {name!r} was indexed with embedder {recorded!r}, but the configured embedder is "
-                f"{self.identity.key()!r}. Run `rag reindex` to re-embed it with the configured model, or set "
-                f"RAG_EMBED_MODEL back to the model that built it."
+                f"{self.identity.key()!r}. Run `rag reindex` to re-embed it with the configured model, or {back}."
             )
-        return col
 
     def _identity_meta(self) -> dict[str, Any]:
         return {
@@ -160,11 +177,20 @@ class ChromaStore:
         return int(self._fresh_meta().get(_GENERATION, 0))
 
     def _fresh_meta(self) -> dict[str, Any]:
-        """The collection's metadata as stored now (another process or Index may have changed it)."""
+        """The collection's metadata as stored now (another process or Index may have changed it).
+
+        If a reindex swapped another collection in under this name, this handle follows it (after checking its
+        embedder), unless it is pinned (`follow_swaps = False`) to finish in-flight work on the old one.
+        """
+        if not self.follow_swaps:
+            return dict(self._col.metadata or {})
         try:
             col = self._client.get_collection(self.name, embedding_function=None)
         except Exception as exc:
             raise StoreError(f"Collection {self.name!r} disappeared: {exc}. Run `rag ingest` again.") from exc
+        if col.id != self._col.id:
+            self._check_embedder(self.name, col)
+            self._col = col
         return dict(col.metadata or {})
 
     def _do(self, op: Callable[[Any], T]) -> T:
@@ -268,22 +294,23 @@ class ChromaStore:
             for j, cid in enumerate(got["ids"][0])
         ]
 
-    # --- reindex -------------------------------------------------------------------------------------------
-    def recreate_as(self, identity: EmbedderIdentity, rows: Iterator[tuple[list[dict[str, Any]], np.ndarray]]) -> None:
-        """Rebuild this collection under `identity` from (rows, vectors) pages, then swap it in by name.
+    # --- reindex: build beside, swap by rename, keep the old one for rollback ---------------------------------
+    def build_replacement(
+        self, identity: EmbedderIdentity, rows: Iterator[tuple[list[dict[str, Any]], np.ndarray]], embed_model: str = ""
+    ) -> str:
+        """Write (rows, vectors) pages into `<name>.reindex` under `identity`; returns that collection's name.
 
-        The old collection stays intact until the new one is complete, so an interrupted reindex loses nothing.
+        The live collection is not touched, so searches go on and an interrupted reindex loses nothing.
         """
-        temp = f"{self.name}.reindex"
-        try:
-            self._client.delete_collection(temp)
-        except Exception:  # absent: nothing to clean up
-            pass
+        temp = self.name + BUILDING
+        self._drop(temp)
         new = self._client.create_collection(
             temp,
             metadata={
                 _EMBEDDER_KEY: identity.key(),
-                _GENERATION: 0,
+                # Past both generations, so caches of either collection (the keyword index) are rebuilt.
+                _GENERATION: self._max_generation() + 1,
+                _EMBED_MODEL: embed_model,
                 "rag:embedder_name": identity.name,
                 "rag:embedder_dimension": identity.dimension,
             },
@@ -297,11 +324,92 @@ class ChromaStore:
                 documents=[r["text"] for r in page],
                 metadatas=[r["metadata"] for r in page],
             )
-        self._client.delete_collection(self.name)
-        new.modify(name=self.name)
+        return temp
+
+    def swap_in(self, incoming: str) -> None:
+        """Make `incoming` the live collection; the live one becomes `<name>.previous` (the one before is dropped).
+
+        Handles opened earlier keep their collection object (Chroma addresses it by id), so a search in flight
+        finishes on the old vectors; their next `generation()` check follows the swap.
+        """
+        previous = self.name + PREVIOUS
+        self._drop(previous)
+        current = self._client.get_collection(self.name, embedding_function=None)
+        current.modify(name=previous)
+        self._rename(self._client.get_collection(incoming, embedding_function=None), self.name)
+
+    def rollback(self) -> str:
+        """Swap `<name>.previous` back in (the live one becomes `.previous`, so a rollback can be undone).
+
+        Returns the embedder key of the restored collection.
+        """
+        previous = self.name + PREVIOUS
+        try:
+            old = self._client.get_collection(previous, embedding_function=None)
+        except Exception as exc:
+            raise StoreError(
+                f"Collection {self.name!r} has no previous version to roll back to (none kept, or already dropped)."
+            ) from exc
+        generation = self._max_generation() + 1
+        current = self._client.get_collection(self.name, embedding_function=None)
+        parked = self.name + ".rollback"
+        self._drop(parked)
+        current.modify(name=parked)
+        self._rename(old, self.name)
+        current.modify(name=previous)
+        meta = {k: v for k, v in (old.metadata or {}).items() if k != "hnsw:space"}
+        meta[_GENERATION] = generation
+        old.modify(metadata=meta)
+        return str(meta.get(_EMBEDDER_KEY, ""))
+
+    def previous_embedder(self) -> str | None:
+        """The embedder key of `<name>.previous`, or None when there is none to roll back to."""
+        try:
+            col = self._client.get_collection(self.name + PREVIOUS, embedding_function=None)
+        except Exception:
+            return None
+        return str((col.metadata or {}).get(_EMBEDDER_KEY, ""))
+
+    def recreate_as(self, identity: EmbedderIdentity, rows: Iterator[tuple[list[dict[str, Any]], np.ndarray]]) -> None:
+        """Rebuild under `identity` and swap in (this handle follows); the old collection is kept as `.previous`."""
+        self.swap_in(self.build_replacement(identity, rows))
         self.identity = identity
         self._col = self._open(self.name, create=False)
-        self.bump_generation()
+
+    def _rename(self, col: Any, name: str) -> None:
+        try:
+            col.modify(name=name)
+        except Exception:
+            # Someone opened the name in the instant it was free and so created an empty collection: drop it.
+            squatter = self._client.get_collection(name, embedding_function=None)
+            if squatter.count():
+                raise
+            self._client.delete_collection(name)
+            col.modify(name=name)
+
+    def _drop(self, name: str) -> None:
+        try:
+            self._client.delete_collection(name)
+        except Exception:  # absent: nothing to drop
+            pass
+
+    def _max_generation(self) -> int:
+        gens = [self.generation()]
+        for suffix in (PREVIOUS, BUILDING):
+            try:
+                col = self._client.get_collection(self.name + suffix, embedding_function=None)
+            except Exception:
+                continue
+            gens.append(int((col.metadata or {}).get(_GENERATION, 0)))
+        return max(gens)
+
+    def recorded_embed_model(self) -> str:
+        """The RAG_EMBED_MODEL value recorded on the live collection ("" when not known); never follows a swap."""
+        try:
+            col = self._client.get_collection(self.name, embedding_function=None)
+        except Exception:
+            return ""
+        return str((col.metadata or {}).get(_EMBED_MODEL, ""))
 
     def recorded_embedder(self) -> str:
         """The embedder key the collection was built with."""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -22,6 +19,7 @@ from rag.embeddings import (
 )
 from rag.errors import ConfigError, EmbeddingError
 from rag.settings import load_settings
+from tests.embed_server import EmbeddingServer, fake_vector, unit
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 
@@ -65,6 +63,8 @@ def test_identity_is_known_without_loading_the_model() -> None:
         "weights_sha256": MODEL_SHA256,
         "dimension": 384,
         "max_tokens": 256,
+        "query_prefix": "",
+        "document_prefix": "",
     }
     assert emb._session is None  # constructing stays cheap
 
@@ -199,81 +199,17 @@ def test_make_embedder_builds_an_openai_embedder_from_settings() -> None:
 def test_make_embedder_rejects_unknown_forms_and_says_which_are_accepted(value: str) -> None:
     with pytest.raises(ConfigError) as info:
         make_embedder(load_settings(embed_model=value))
-    assert "'local'" in str(info.value) and "'openai:<model>'" in str(info.value)
+    message = str(info.value)
+    assert all(form in message for form in ("'local'", "'openai:<model>'", "'st:", "'onnx:<folder>'"))
 
 
 # --- an OpenAI-compatible endpoint on loopback ---------------------------------------------------------------------
 
 
-def fake_vector(text: str, dim: int) -> list[float]:
-    """Deterministic, text-dependent and deliberately not unit length (the embedder must normalise)."""
-    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    return (np.random.default_rng(seed).standard_normal(dim) * 3.0).tolist()
-
-
-def unit(v: list[float]) -> np.ndarray:
-    a = np.asarray(v, dtype=np.float32)
-    return a / np.linalg.norm(a)
-
-
-class EmbeddingServer:
-    """A real HTTP server on 127.0.0.1 speaking POST /v1/embeddings; answers rows in reverse `index` order."""
-
-    def __init__(self, dim: int = 8) -> None:
-        self.dim = dim
-        self.status = 200
-        self.requests: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-                if outer.status != 200:
-                    code, reply = outer.status, {"error": {"message": "embedding backend crashed", "type": "server"}}
-                elif self.path != "/v1/embeddings":
-                    code, reply = 404, {"error": {"message": f"no route {self.path}"}}
-                else:
-                    inputs = body["input"]
-                    data = [
-                        {"object": "embedding", "index": i, "embedding": fake_vector(t, outer.dim)}
-                        for i, t in enumerate(inputs)
-                    ]
-                    code = 200
-                    reply = {
-                        "object": "list",
-                        "data": data[::-1],  # out of order on purpose: the client must sort by index
-                        "model": body["model"],
-                        "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                    }
-                raw = json.dumps(reply).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-
 @pytest.fixture
 def server() -> Iterator[EmbeddingServer]:
-    srv = EmbeddingServer()
-    srv.thread.start()
-    try:
+    with EmbeddingServer() as srv:
         yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        srv.thread.join(timeout=5)
 
 
 def test_openai_embedder_sends_model_and_inputs_in_batches_and_restores_order(server: EmbeddingServer) -> None:
@@ -343,3 +279,61 @@ def test_an_unreachable_server_says_to_check_that_it_runs() -> None:
     emb = OpenAIEmbedder("text-embedding-3-small", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0, timeout=5)
     with pytest.raises(EmbeddingError, match=r"Could not reach .*127\.0\.0\.1.*server is running"):
         emb.embed(["anything"])
+
+
+def test_429_and_5xx_are_retried_with_backoff_then_succeed(server: EmbeddingServer) -> None:
+    server.fail_next = [429, 429, 503]
+    emb = OpenAIEmbedder("my-embed", base_url=server.base_url, max_retries=3)
+    v = emb.embed(["one", "two"])
+    assert len(server.requests) == 4  # three refusals, then the answer
+    assert {len(r["body"]["input"]) for r in server.requests} == {2}  # each retry resends the same batch
+    np.testing.assert_allclose(v, np.stack([unit(fake_vector(t, 8)) for t in ["one", "two"]]), atol=1e-6)
+
+
+def test_rate_limits_beyond_the_retry_budget_become_an_embedding_error(server: EmbeddingServer) -> None:
+    server.fail_next = [429] * 5
+    emb = OpenAIEmbedder("my-embed", base_url=server.base_url, max_retries=2)
+    with pytest.raises(EmbeddingError, match="HTTP 429"):
+        emb.embed(["one"])
+    assert len(server.requests) == 3
+
+
+def test_dimensions_are_sent_for_text_embedding_3_and_checked(server: EmbeddingServer) -> None:
+    emb = make_embedder(
+        load_settings(
+            embed_model="openai:text-embedding-3-small", openai_base_url=server.base_url, embed_dimensions=256
+        )
+    )
+    assert emb.identity.dimension == 256 and not server.requests  # known without asking
+    assert emb.embed(["a", "b"]).shape == (2, 256)
+    assert server.requests[0]["body"]["dimensions"] == 256
+    full = OpenAIEmbedder("text-embedding-3-small", base_url=server.base_url)
+    assert full.identity.key() != emb.identity.key()
+    server.dim = 1536
+    full.embed(["a"])
+    assert "dimensions" not in server.requests[-1]["body"]
+
+
+@pytest.mark.parametrize(
+    ("model", "dims", "message"),
+    [("text-embedding-ada-002", 256, "fixed size"), ("text-embedding-3-small", 4096, "more than")],
+)
+def test_impossible_dimensions_are_refused_before_any_request(model: str, dims: int, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        OpenAIEmbedder(model, base_url="http://127.0.0.1:9/v1", dimensions=dims)
+
+
+def test_openai_requests_stay_within_the_token_limit_and_long_inputs_are_truncated(server: EmbeddingServer) -> None:
+    from rag.chunking import count_tokens
+    from rag.embeddings import OPENAI_MAX_REQUEST_TOKENS, OPENAI_MAX_TOKENS
+
+    server.dim = 1536
+    long_text = "lighthouse keeper " * 5000  # 10,000 tokens: over the 8,191 one input may have
+    medium = "tax return filing " * 2600  # 7,800 tokens each: 39 of them pass 300k
+    emb = OpenAIEmbedder("text-embedding-3-small", base_url=server.base_url, batch_size=512)
+    v = emb.embed([long_text] + [medium] * 40)
+    assert v.shape == (41, 1536)
+    sent = [r["body"]["input"] for r in server.requests]
+    assert count_tokens(sent[0][0]) == OPENAI_MAX_TOKENS and long_text.startswith(sent[0][0])
+    assert len(sent) == 2 and sum(len(b) for b in sent) == 41
+    assert all(sum(count_tokens(t) for t in batch) <= OPENAI_MAX_REQUEST_TOKENS for batch in sent)

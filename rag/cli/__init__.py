@@ -18,7 +18,7 @@ from rag.cli._common import EXIT_FAILED, EXIT_USAGE
 from rag.errors import ConfigError, RagError
 
 # The order here is the order of `rag --help`.
-COMMAND_MODULES = ["ingest", "search", "ask", "status", "reindex", "ui", "serve"]
+COMMAND_MODULES = ["ingest", "search", "ask", "status", "reindex", "clusters", "ui", "serve"]
 
 EXAMPLES = """examples:
   rag ingest ~/notes ./manual.pdf          index (or re-sync) a folder and a file

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from rag.cli import _cost
 from rag.cli._common import EXIT_OK, EXIT_REPORTED, emit, index, show_progress
 
 
@@ -16,11 +17,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files matching GLOB")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _cost.add_flags(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     idx = index(args)
+    stop = _cost.check(idx, args)  # --dry-run, or a paid API above the confirmation limit
+    if stop is not None:
+        return stop
     bar = None
     if show_progress(args):
         from tqdm import tqdm
