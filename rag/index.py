@@ -5,13 +5,15 @@ Everything the CLI, the UI and the HTTP API do goes through `Index`; nothing els
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag import indexing
-from rag.chat import answer_stream
+from rag.chat import ChatConfig, answer_stream, standalone_question
 from rag.embeddings import Embedder, make_embedder
+from rag.errors import ConfigError
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
 from rag.offline import ensure_offline_env
@@ -63,15 +65,79 @@ class Index:
         """The best chunks for `query`, best first (higher score is better)."""
         return self.retriever.search(query, top_k or self.settings.top_k, mode or self.settings.search_mode, filters)
 
-    def ask_stream(self, question: str, top_k: int | None = None, use_llm: bool | None = None) -> AnswerStream:
-        """Retrieve, then answer piece by piece; `use_llm=False` forces an extractive answer."""
-        results = self.search(question, top_k)
-        want_llm = self.settings.llm_configured if use_llm is None else use_llm and self.settings.llm_configured
-        return answer_stream(question, results, self.embedder, self._llm() if want_llm else None)
+    def ask_stream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        use_llm: bool | None = None,
+        *,
+        history: Sequence[dict[str, str]] | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> AnswerStream:
+        """Retrieve, then answer piece by piece; `use_llm=False` forces an extractive answer.
 
-    def ask(self, question: str, top_k: int | None = None, use_llm: bool | None = None) -> Answer:
+        `history` is the conversation so far, `[{"role": "user"|"assistant", "content": str}, ...]`, oldest first:
+        a follow-up ("and when did he leave?") is rewritten into a standalone question before retrieval (by the LLM,
+        or without one by joining it to the previous question), and the answer sees the recent turns.
+        """
+        started = time.perf_counter()
+        want_llm = self.settings.llm_configured if use_llm is None else use_llm and self.settings.llm_configured
+        llm = self._llm() if want_llm else None
+        config = self._chat_config()
+        asked, warnings = standalone_question(question, history or [], llm, config)
+        results = self.search(asked, top_k, filters=filters)
+        return answer_stream(
+            question,
+            results,
+            self.embedder,
+            llm,
+            history=history,
+            relevance=self.relevance(asked, filters) if results else None,
+            config=config,
+            standalone=asked,
+            warnings=warnings,
+            started=started,
+        )
+
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        use_llm: bool | None = None,
+        *,
+        history: Sequence[dict[str, str]] | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> Answer:
         """A complete answer with its citations; with no LLM configured, an extractive one."""
-        return self.ask_stream(question, top_k, use_llm).answer
+        return self.ask_stream(question, top_k, use_llm, history=history, filters=filters).answer
+
+    def chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        top_k: int | None = None,
+        use_llm: bool | None = None,
+        *,
+        filters: dict[str, Any] | None = None,
+    ) -> AnswerStream:
+        """Answer the last user message of an OpenAI-style `messages` list, the earlier ones being the history.
+
+        >>> stream = index.chat([{"role": "user", "content": "Who founded Orbis?"}])   # doctest: +SKIP
+        >>> for delta in stream: print(delta, end="")   # doctest: +SKIP
+        """
+        turns = [m for m in messages if m.get("role") in ("user", "assistant")]
+        if not turns or turns[-1]["role"] != "user":
+            raise ConfigError("chat() needs a conversation that ends with a user message.")
+        return self.ask_stream(str(turns[-1]["content"]), top_k, use_llm, history=turns[:-1], filters=filters)
+
+    def relevance(self, query: str, filters: dict[str, Any] | None = None) -> float | None:
+        """Cosine similarity of `query` to its closest chunk, whatever the search mode: the "not found" signal.
+
+        Fused (RRF) scores are ranks, not comparable across queries, so the gate uses the dense similarity.
+        """
+        from rag.retrieval import _chroma_where
+
+        closest = self.store.query(self.embedder.embed_query(query), 1, _chroma_where(filters))
+        return closest[0].score if closest else None
 
     def status(self) -> dict[str, Any]:
         """The `rag status --json` shape."""
@@ -113,6 +179,12 @@ class Index:
         # Pages are read from the old collection while the new one is written; the old one is dropped only after.
         self.store.recreate_as(self.embedder.identity, iter(pages()))
         return total
+
+    def _chat_config(self) -> ChatConfig:
+        s = self.settings
+        return ChatConfig(
+            s.llm_model, s.context_window, s.answer_reserve, s.not_found_threshold, s.system_prompt, s.condense_prompt
+        )
 
     def _llm(self) -> ChatLLM:
         s = self.settings
