@@ -123,7 +123,7 @@ def answer_stream(
         mode = "llm" if llm is not None else "extractive"
         return stream(text, Answer(question, text, mode, False, [], results, warnings, rewritten))
     if llm is None:
-        return _extractive(question, asked, results, embedder, warnings, rewritten, started)
+        return _extractive(question, asked, results, embedder, warnings, rewritten, started, history)
 
     count = counter(config.model)
     boundary = new_boundary()
@@ -139,6 +139,10 @@ def answer_stream(
         config.answer_reserve,
     )
     warnings.extend(fitted.warnings)
+    if not fitted.results:
+        # Sending the question without context would invite a guess, and might not fit at all: answer without LLM.
+        warnings.append("Raise context_window (or lower answer_reserve) to let the LLM answer; answered extractively.")
+        return _extractive(question, asked, results, embedder, warnings, rewritten, started, history)
     context = fitted.results
     messages = build_messages(asked, context, fitted.history, config.system_prompt, boundary)
 
@@ -153,7 +157,7 @@ def answer_stream(
     except LLMError as exc:
         # An unreachable LLM should not leave the user without an answer: say so, and answer extractively.
         warnings.append(f"{exc} Answered extractively instead.")
-        return _extractive(question, asked, results, embedder, warnings, rewritten, started)
+        return _extractive(question, asked, results, embedder, warnings, rewritten, started, history)
     return AnswerStream(results, _chain(first, deltas), finish, rewritten, started)
 
 
@@ -199,8 +203,13 @@ def _extractive(
     warnings: list[str],
     rewritten: str | None,
     started: float | None,
+    history: Sequence[dict[str, str]] | None,
 ) -> AnswerStream:
-    picks = extractive.best_sentences(asked, results, embedder)
+    """Sentences picked from the chunks. In a conversation, what was already said is not repeated, and when the
+    follow-up was only joined to the previous question, the sentence is scored mainly against the new words."""
+    said = {s for m in clean_history(history) if m["role"] == "assistant" for s in extractive.sentences(m["content"])}
+    joined = rewritten is not None and rewritten == fallback_standalone(question, clean_history(history))
+    picks = extractive.best_sentences(question if joined else asked, results, embedder, exclude=said)
     if picks:
         text = extractive.compose(picks)
     else:

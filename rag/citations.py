@@ -65,7 +65,7 @@ def split_claims(answer: str) -> list[tuple[str, list[int]]]:
         piece = answer[start:end]
         start = end
         cited = cited_numbers(piece)
-        text = " ".join(_MARKER.sub("", piece).split())
+        text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(_MARKER.sub("", piece).split()))
         if text or cited:
             out.append((text, cited))
     return out
