@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import extractive  # noqa: E402
+from rag import demo_corpus  # noqa: E402
 from rag.chat import ChatConfig, answer_stream  # noqa: E402
 from rag.index import Index  # noqa: E402
 from rag.llm import ChatLLM  # noqa: E402
@@ -83,6 +84,16 @@ def sweep(rows: list[dict[str, Any]], key: str) -> list[dict[str, float]]:
         lost = sum(1 for r in answerable if r[key] < t) / len(answerable)
         out.append({"threshold": t, "precision": precision, "recall": recall, "f1": f1, "answerable_lost": lost})
     return out
+
+
+def _combined(rows: list[dict[str, Any]], off: list[float], threshold: float) -> dict[str, float]:
+    """Precision/recall of "not found" over SQuAD plus the off-topic control (positives: unanswerable + off-topic)."""
+    said_squad = [r for r in rows if r["relevance"] < threshold]
+    said_off = sum(r < threshold for r in off)
+    tp = sum(r["impossible"] for r in said_squad) + said_off
+    positives = sum(r["impossible"] for r in rows) + len(off)
+    said = len(said_squad) + said_off
+    return {"precision": tp / said if said else 1.0, "recall": tp / positives}
 
 
 def run_mode(index: Index, questions: list[dict[str, Any]], llm: ChatLLM | None) -> dict[str, Any]:
@@ -158,6 +169,10 @@ def main() -> int:
         llm = ChatLLM(args.llm_model, args.llm_url, os.environ.get("OPENAI_API_KEY"), 120.0, 0.0)
         modes.append(run_mode(index, questions, llm))
     rows = modes[0]["rows"]
+    # Off-topic control: the same questions asked of the bundled demo corpus, which holds none of their answers.
+    demo = Index(load_settings(data_dir=ROOT / "tmp" / "bench" / "demo", collection="demo"))
+    demo.ingest([demo_corpus()])
+    off = [demo.relevance(q["question"]) or 0.0 for q in questions]
     table = sweep(rows, "relevance")
     best = max(table, key=lambda r: r["f1"])
     at = next((r for r in sweep(rows, "relevance") if r["threshold"] >= threshold), table[-1])
@@ -167,6 +182,9 @@ def main() -> int:
         "answerable_relevance_median": statistics.median(r["relevance"] for r in rows if not r["impossible"]),
         "best_f1": best,
         "at_setting": {**at, "setting": threshold},
+        "off_topic_max_relevance": max(off),
+        "off_topic_recall_at_setting": sum(r < threshold for r in off) / len(off),
+        "combined_at_setting": _combined(rows, off, threshold),
         "sentence_score_best_f1": max(sweep(rows, "sentence_score"), key=lambda r: r["f1"]),
     }
     summary = {
@@ -194,9 +212,13 @@ def main() -> int:
     )
     print(f"  best F1: {json.dumps({k: round(v, 3) for k, v in best.items()})}")
     alt = max(sweep(rows, "sentence_score"), key=lambda r: r["f1"])
+    print(f"  best extractive sentence score as signal, F1: {json.dumps({k: round(v, 3) for k, v in alt.items()})}")
     print(
-        f"  best extractive sentence score as signal, F1: {json.dumps({k: round(v, 3) for k, v in alt.items()})}"
+        f"  off-topic control (same questions, demo corpus): max cosine {gate['off_topic_max_relevance']:.3f}, "
+        f"caught at the setting {gate['off_topic_recall_at_setting']:.3f}"
     )
+    combined = {k: round(v, 3) for k, v in gate["combined_at_setting"].items()}
+    print(f"  SQuAD + off-topic at the setting: {json.dumps(combined)}")
     print(f"  at not_found_threshold={threshold}: {json.dumps({k: round(v, 3) for k, v in at.items()})}")
     return 0
 

@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         512, ge=16, description="Tokens of the window kept free for the answer; the prompt gets the rest."
     )
     not_found_threshold: float = Field(
-        0.35,
+        0.30,
         ge=-1,
         le=1,
         description="Below this cosine similarity between the question and its closest chunk, the reply says the "
