@@ -29,8 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import extractive  # noqa: E402
-from rag import demo_corpus  # noqa: E402
+from rag import demo_corpus, extractive  # noqa: E402
 from rag.chat import ChatConfig, answer_stream  # noqa: E402
 from rag.index import Index  # noqa: E402
 from rag.llm import ChatLLM  # noqa: E402
