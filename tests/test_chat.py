@@ -217,3 +217,12 @@ def test_ask_json_keeps_the_contract_and_adds_the_checks(make_index: Any, corpus
     assert set(shape) >= {"question", "answer", "mode", "found", "citations", "results", "citation_check"}
     assert set(shape["citations"][0]) >= {"n", "id", "source", "page", "text", "supported", "quote"}
     assert "6:30" in shape["citations"][0]["quote"] and shape["citations"][0]["supported"]
+
+
+def test_rag_llm_serve_without_the_local_extra_says_how_to_install_it(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is not None:
+        pytest.skip("llama-cpp-python is installed here")
+    assert main(["llm", "serve"]) == 2
+    assert "pip install 'rag-plugin[local]'" in capsys.readouterr().err

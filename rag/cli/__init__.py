@@ -18,7 +18,7 @@ from rag.cli._common import EXIT_FAILED, EXIT_USAGE
 from rag.errors import ConfigError, RagError
 
 # The order here is the order of `rag --help`.
-COMMAND_MODULES = ["ingest", "search", "ask", "chat", "status", "reindex", "ui"]
+COMMAND_MODULES = ["ingest", "search", "ask", "chat", "status", "reindex", "ui", "llm"]
 
 EXAMPLES = """examples:
   rag ingest ~/notes ./manual.pdf          index (or re-sync) a folder and a file
