@@ -120,8 +120,8 @@ def answer_stream(
     if relevance is not None and threshold is not None and relevance < threshold:
         text = f"{NOT_FOUND_MESSAGE} The closest passages are listed as sources."
         warnings.append(f"closest passage similarity {relevance:.3f} is below not_found_threshold {threshold}")
-        mode = "llm" if llm is not None else "extractive"
-        return stream(text, Answer(question, text, mode, False, [], results, warnings, rewritten))
+        # mode "extractive": no LLM wrote this reply, whatever is configured.
+        return stream(text, Answer(question, text, "extractive", False, [], results, warnings, rewritten))
     if llm is None:
         return _extractive(question, asked, results, embedder, warnings, rewritten, started, history)
 
@@ -145,6 +145,10 @@ def answer_stream(
         return _extractive(question, asked, results, embedder, warnings, rewritten, started, history)
     context = fitted.results
     messages = build_messages(asked, context, fitted.history, config.system_prompt, boundary)
+    # Tokens of joined text can differ by one or two from the sum of the parts: check the real prompt.
+    while len(context) > 1 and message_tokens(messages, count) > config.context_window - config.answer_reserve:
+        context = context[:-1]
+        messages = build_messages(asked, context, fitted.history, config.system_prompt, boundary)
 
     def finish(text: str) -> Answer:
         return _checked(
