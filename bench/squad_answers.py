@@ -68,11 +68,11 @@ def passage_of(result: Any) -> str:
     return Path(result.source).stem
 
 
-def sweep(rows: list[dict[str, Any]], key: str) -> list[dict[str, float]]:
+def sweep(rows: list[dict[str, Any]], key: str, thresholds: list[float] | None = None) -> list[dict[str, float]]:
     """Precision/recall of "not found" (positive = unanswerable) for thresholds over the observed scores."""
     scores = sorted({round(r[key], 3) for r in rows})
     out = []
-    for t in [scores[int(i * (len(scores) - 1) / 40)] for i in range(41)]:
+    for t in thresholds or [scores[int(i * (len(scores) - 1) / 40)] for i in range(41)]:
         predicted = [r for r in rows if r[key] < t]
         tp = sum(r["impossible"] for r in predicted)
         positives = sum(r["impossible"] for r in rows)
@@ -174,7 +174,7 @@ def main() -> int:
     off = [demo.relevance(q["question"]) or 0.0 for q in questions]
     table = sweep(rows, "relevance")
     best = max(table, key=lambda r: r["f1"])
-    at = next((r for r in sweep(rows, "relevance") if r["threshold"] >= threshold), table[-1])
+    (at,) = sweep(rows, "relevance", [threshold])
     gate = {
         "signal": "cosine of the question to its closest chunk",
         "unanswerable_relevance_median": statistics.median(r["relevance"] for r in rows if r["impossible"]),
