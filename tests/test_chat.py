@@ -226,3 +226,14 @@ def test_rag_llm_serve_without_the_local_extra_says_how_to_install_it(capsys: py
         pytest.skip("llama-cpp-python is installed here")
     assert main(["llm", "serve"]) == 2
     assert "pip install 'rag-plugin[local]'" in capsys.readouterr().err
+
+
+def test_a_window_too_small_for_any_context_answers_without_the_llm(
+    make_index: Any, corpus: Path, llm_server: LLMServer
+) -> None:
+    idx = make_index(openai_base_url=llm_server.base_url, context_window=256, answer_reserve=100)
+    idx.ingest([corpus])
+    answer = idx.ask("When did Mount Kerelo last erupt?")
+    assert llm_server.chat_requests() == [], "a prompt that cannot fit is never sent"
+    assert answer.mode == "extractive" and "1783" in answer.answer
+    assert any("Raise context_window" in w for w in answer.warnings)
