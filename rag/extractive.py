@@ -8,7 +8,7 @@ higher-ranked chunk.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -84,11 +84,24 @@ def _blocks(text: str) -> list[str]:
     return [" ".join(lines) for lines in blocks]
 
 
-def best_sentences(question: str, context: Sequence[SearchResult], embedder: Embedder, limit: int = 2) -> list[Pick]:
-    """Up to `limit` sentences, best first, each with the 1-based number of its context block."""
+def best_sentences(
+    question: str,
+    context: Sequence[SearchResult],
+    embedder: Embedder,
+    limit: int = 2,
+    exclude: Collection[str] = (),
+) -> list[Pick]:
+    """Up to `limit` sentences, best first, each with the 1-based number of its context block.
+
+    Sentences in `exclude` (those already given earlier in the conversation) are not picked again.
+    """
     candidates: list[tuple[int, str]] = []
+    # A sentence that holds all the content words of something already said would only repeat it.
+    said_words = [w for w in (_words(re.sub(r"\[\d+\]", "", e)) for e in exclude) if len(w) >= 3]
     for n, result in enumerate(context, start=1):
         for s in sentences(result.text):
+            if any(said <= _words(s) for said in said_words):
+                continue
             candidates.append((n, s))
             if len(candidates) >= MAX_SENTENCES:
                 break

@@ -6,16 +6,19 @@ Everything the CLI, the UI and the HTTP API do goes through `Index`; nothing els
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag import cost, indexing, records
-from rag.chat import answer_stream
+from rag.chat import ChatConfig, answer_stream, standalone_question
 from rag.clusters import Clustering
 from rag.cost import CostEstimate
 from rag.embedding_map import EmbeddingMap, build_map
 from rag.embeddings import Embedder, make_embedder
+from rag.errors import ConfigError
+from rag.filters import to_where
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
 from rag.offline import ensure_offline_env
@@ -166,15 +169,71 @@ class Index:
         use_llm: bool | None = None,
         mode: str | None = None,
         filters: dict[str, Any] | None = None,
+        *,
+        history: Sequence[dict[str, str]] | None = None,
     ) -> AnswerStream:
-        """Retrieve (as `search` does), then answer piece by piece; `use_llm=False` forces an extractive answer."""
-        results = self.search(question, top_k, mode, filters)
-        want_llm = self.settings.llm_configured if use_llm is None else use_llm and self.settings.llm_configured
-        return answer_stream(question, results, self.embedder, self._llm() if want_llm else None)
+        """Retrieve (as `search` does), then answer piece by piece; `use_llm=False` forces an extractive answer.
 
-    def ask(self, question: str, top_k: int | None = None, use_llm: bool | None = None) -> Answer:
+        `history` is the conversation so far, `[{"role": "user"|"assistant", "content": str}, ...]`, oldest first:
+        a follow-up ("and when did he leave?") is rewritten into a standalone question before retrieval (by the LLM,
+        or without one by joining it to the previous question), and the answer sees the recent turns.
+        """
+        started = time.perf_counter()
+        want_llm = self.settings.llm_configured if use_llm is None else use_llm and self.settings.llm_configured
+        llm = self._llm() if want_llm else None
+        config = self._chat_config()
+        asked, warnings = standalone_question(question, history or [], llm, config)
+        results = self.search(asked, top_k, mode, filters)
+        return answer_stream(
+            question,
+            results,
+            self.embedder,
+            llm,
+            history=history,
+            relevance=self.relevance(asked, filters) if results else None,
+            config=config,
+            standalone=asked,
+            warnings=warnings,
+            started=started,
+        )
+
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        use_llm: bool | None = None,
+        *,
+        history: Sequence[dict[str, str]] | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> Answer:
         """A complete answer with its citations; with no LLM configured, an extractive one."""
-        return self.ask_stream(question, top_k, use_llm).answer
+        return self.ask_stream(question, top_k, use_llm, history=history, filters=filters).answer
+
+    def chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        top_k: int | None = None,
+        use_llm: bool | None = None,
+        *,
+        filters: dict[str, Any] | None = None,
+    ) -> AnswerStream:
+        """Answer the last user message of an OpenAI-style `messages` list, the earlier ones being the history.
+
+        >>> stream = index.chat([{"role": "user", "content": "Who founded Orbis?"}])   # doctest: +SKIP
+        >>> for delta in stream: print(delta, end="")   # doctest: +SKIP
+        """
+        turns = [m for m in messages if m.get("role") in ("user", "assistant")]
+        if not turns or turns[-1]["role"] != "user":
+            raise ConfigError("chat() needs a conversation that ends with a user message.")
+        return self.ask_stream(str(turns[-1]["content"]), top_k, use_llm, history=turns[:-1], filters=filters)
+
+    def relevance(self, query: str, filters: dict[str, Any] | None = None) -> float | None:
+        """Cosine similarity of `query` to its closest chunk, whatever the search mode: the "not found" signal.
+
+        Fused (RRF) scores are ranks, not comparable across queries, so the gate uses the dense similarity.
+        """
+        closest = self.store.query(self.embedder.embed_query(query), 1, to_where(filters))
+        return closest[0].score if closest else None
 
     def documents(self) -> list[dict[str, Any]]:
         """The indexed documents, by source: document_id, source, title, mime, mtime and their chunk count."""
@@ -285,6 +344,12 @@ class Index:
             store,
             keyword,
             retriever,
+        )
+
+    def _chat_config(self) -> ChatConfig:
+        s = self.settings
+        return ChatConfig(
+            s.llm_model, s.context_window, s.answer_reserve, s.not_found_threshold, s.system_prompt, s.condense_prompt
         )
 
     def _llm(self) -> ChatLLM:

@@ -161,6 +161,29 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
 
+    # --- chat pipeline: token budget, not-found threshold, prompts (rag/chat.py, rag/budget.py, rag/prompts.py) ---
+    context_window: int = Field(
+        8192,
+        ge=256,
+        description="Context window of the LLM in tokens; prompts are fitted into it.",
+    )
+    answer_reserve: int = Field(
+        512, ge=16, description="Tokens of the window kept free for the answer; the prompt gets the rest."
+    )
+    not_found_threshold: float = Field(
+        0.30,
+        ge=-1,
+        le=1,
+        description="Below this cosine similarity between the question and its closest chunk, the reply says the "
+        "documents do not contain the answer, without calling the LLM (calibrated on SQuAD 2.0, see README).",
+    )
+    system_prompt: str | None = Field(
+        None, description="Replaces the system prompt of answers (default: rag.prompts.SYSTEM_PROMPT)."
+    )
+    condense_prompt: str | None = Field(
+        None, description="Replaces the prompt that rewrites follow-ups as standalone questions (rag.prompts)."
+    )
+
 
 def _config_file() -> Path | None:
     """`$RAG_CONFIG` if set (must exist), else `./rag.toml` if present."""

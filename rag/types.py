@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -39,6 +40,8 @@ class Citation:
     page: int | None
     text: str
     heading: str | None = None
+    supported: bool = True  # every sentence citing this block is backed by it (rag.citations.check)
+    quote: str = ""  # the block's sentence closest to the claim: the span to show as the source
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +56,10 @@ class Answer:
     citations: list[Citation]
     results: list[SearchResult]
     warnings: list[str] = field(default_factory=list)
+    standalone_question: str | None = None  # what was searched for, when a follow-up was rewritten
+    unsupported: list[dict[str, Any]] = field(default_factory=list)  # [{"claim": str, "n": int}] not backed
+    claims: int = 0  # sentences that cite at least one existing block
+    timings: dict[str, float] = field(default_factory=dict)  # first_token_s, total_s (streamed answers)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +70,13 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "results": [r.to_dict() for r in self.results],
             "warnings": list(self.warnings),
+            "standalone_question": self.standalone_question,
+            "citation_check": {
+                "claims": self.claims,
+                "supported": self.claims - len({u["claim"] for u in self.unsupported}),
+                "unsupported": list(self.unsupported),
+            },
+            "timings": dict(self.timings),
         }
 
 
@@ -73,18 +87,33 @@ class AnswerStream:
     to get text deltas; after the iteration ends, `answer` holds the complete `Answer` with its citations.
     """
 
-    def __init__(self, results: list[SearchResult], deltas: Iterator[str], finish: Callable[[str], Answer]) -> None:
+    def __init__(
+        self,
+        results: list[SearchResult],
+        deltas: Iterator[str],
+        finish: Callable[[str], Answer],
+        standalone_question: str | None = None,
+        started: float | None = None,
+    ) -> None:
         self.results = results
+        self.standalone_question = standalone_question
+        self.first_token_seconds: float | None = None  # from the call to the first text delta
         self._deltas = deltas
         self._finish = finish
         self._answer: Answer | None = None
+        self._started = started if started is not None else time.perf_counter()  # perf_counter()
 
     def __iter__(self) -> Iterator[str]:
         parts: list[str] = []
         for delta in self._deltas:
+            if self.first_token_seconds is None:
+                self.first_token_seconds = time.perf_counter() - self._started
             parts.append(delta)
             yield delta
-        self._answer = self._finish("".join(parts))
+        answer = self._finish("".join(parts))
+        answer.timings.setdefault("first_token_s", round(self.first_token_seconds or 0.0, 4))
+        answer.timings.setdefault("total_s", round(time.perf_counter() - self._started, 4))
+        self._answer = answer
 
     @property
     def answer(self) -> Answer:

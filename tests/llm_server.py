@@ -12,8 +12,10 @@ from typing import Any
 
 
 def default_reply(messages: list[dict[str, Any]]) -> str:
-    """Quote the first line of context block [1] and cite it."""
+    """Quote the first line of context block [1] and cite it; a follow-up rewrite request gets its last message."""
     text = "\n".join(str(m.get("content", "")) for m in messages)
+    if str(messages[0].get("content", "")).startswith("Rewrite the user's last message"):
+        return text.rsplit("Last message:", 1)[-1].strip()
     match = re.search(r"\[1\] source: [^\n]*\n([^\n]+)", text)
     quote = match.group(1).strip() if match else "nothing"
     return f"From the documents: {quote} [1]."

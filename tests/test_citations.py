@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.citations import cited_numbers, resolve, says_not_found
+from rag.citations import check, cited_numbers, resolve, says_not_found, split_claims
 from rag.types import SearchResult
 
 
@@ -24,3 +24,23 @@ def test_resolve_maps_numbers_to_chunks_and_flags_invalid_ones() -> None:
 def test_not_found_detection() -> None:
     assert says_not_found("The documents do not contain information about that.")
     assert not says_not_found("He was born in 1968 [1].")
+
+
+def test_claims_are_split_by_sentence_with_their_markers() -> None:
+    assert split_claims("Born in 1968 [2]. Moved [1, 3]. Then nothing.") == [
+        ("Born in 1968.", [2]),
+        ("Moved.", [1, 3]),
+        ("Then nothing.", []),
+    ]
+
+
+def test_a_claim_is_supported_by_words_and_numbers_of_its_block() -> None:
+    block = [SearchResult("a:0", "The bridge opened in 1932. It spans 503 metres across the harbour.", 1.0, {})]
+    (ok, changed_number, unrelated) = check(
+        "The bridge opened in 1932 [1]. It opened in 1933 [1]. Penguins dance at night [1].", block
+    )
+    assert ok.supported == {1: True} and ok.quotes[1] == "The bridge opened in 1932."
+    assert changed_number.supported == {1: False}, "a number the block does not state is not supported"
+    assert unrelated.supported == {1: False}
+    citations, _ = resolve("The bridge opened in 1932 [1].", block, [ok])
+    assert citations[0].supported and citations[0].quote == "The bridge opened in 1932."

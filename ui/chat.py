@@ -66,12 +66,15 @@ def chat_turn(
     """
     opts = options or AskOptions()
     question = message.strip()
+    earlier = [{"role": m["role"], "content": str(m["content"])} for m in history or [] if m.get("content")]
     history = [*(history or []), {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
     turn = TurnResult(question)
     yield history, SEARCHING, turn  # the question shows at once, whatever the retrieval and the LLM take
     try:
-        # Conversation history goes here once `ask_stream` takes it (history=...): one keyword argument.
-        stream = index.ask_stream(question, opts.top_k, opts.use_llm, mode=opts.mode, filters=opts.filters())
+        # Earlier turns let a follow-up ("and when did he leave?") be rewritten into a standalone question.
+        stream = index.ask_stream(
+            question, opts.top_k, opts.use_llm, mode=opts.mode, filters=opts.filters(), history=earlier
+        )
         turn.result_ids = [r.id for r in stream.results]
         # The chunks are known before the first word: show them while the answer is written.
         retrieved = sources_html(rows_from_results(stream.results), "Retrieved")

@@ -48,7 +48,7 @@ async def models(request: Request) -> dict[str, Any]:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSONResponse | StreamingResponse:
-    """Answer the last user message from the index, with its cited sources in `sources`."""
+    """Answer the last user message from the index (earlier turns as history), with cited `sources`."""
     index: Index = request.app.state.index
     s = index.settings
     question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "").strip()
@@ -59,7 +59,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> JSO
         raise ConfigError(f"top_k must be between 1 and {s.api_max_top_k} (api_max_top_k), got {top_k}.")
     footnotes = s.api_footnotes if body.footnotes is None else body.footnotes
     model = body.model or s.api_model_name
-    stream = await run_in_threadpool(index.ask_stream, question, top_k)
+    # Earlier user/assistant turns are the history: a follow-up is rewritten into a standalone question.
+    turns = [{"role": m.role, "content": m.text()} for m in body.messages if m.role in ("user", "assistant")]
+    while turns and turns[-1]["role"] != "user":
+        turns.pop()
+    stream = await run_in_threadpool(index.chat, turns, top_k)
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": model}
     if not body.stream:
         answer = await run_in_threadpool(lambda: stream.answer)

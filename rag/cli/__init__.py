@@ -18,12 +18,13 @@ from rag.cli._common import EXIT_FAILED, EXIT_USAGE
 from rag.errors import ConfigError, RagError
 
 # The order here is the order of `rag --help`.
-COMMAND_MODULES = ["ingest", "search", "ask", "status", "reindex", "clusters", "ui", "serve"]
+COMMAND_MODULES = ["ingest", "search", "ask", "chat", "status", "reindex", "clusters", "ui", "serve", "llm"]
 
 EXAMPLES = """examples:
   rag ingest ~/notes ./manual.pdf          index (or re-sync) a folder and a file
   rag search "refund policy" --top-k 3     show the best chunks
   rag ask "When was Iwan Roberts born?"    a cited answer (extractive when no LLM is configured)
+  rag chat                                 a conversation: follow-up questions, streamed answers
   rag ui --demo                            chat in the browser over the bundled demo corpus
 """
 

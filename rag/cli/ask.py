@@ -32,7 +32,12 @@ def run(args: argparse.Namespace) -> int:
     if answer.citations:
         print("\nsources:")
         for c in answer.citations:
-            print(f"  [{c.n}] {describe(answer.results[c.n - 1])}")
+            mark = "" if c.supported else "  (claim not supported by this passage)"
+            print(f"  [{c.n}] {describe(answer.results[c.n - 1])}{mark}")
+    elif not answer.found and answer.results:
+        print("\nclosest passages:")
+        for r in answer.results[:3]:
+            print(f"  - {describe(r)}")
     for warning in answer.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
