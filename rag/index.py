@@ -15,7 +15,7 @@ from rag.embeddings import Embedder, make_embedder
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
 from rag.offline import ensure_offline_env
-from rag.retrieval import Retriever
+from rag.retrieval import FusionConfig, Retriever
 from rag.settings import Settings, load_settings
 from rag.store import ChromaStore
 from rag.types import Answer, AnswerStream, IngestEvent, IngestReport, SearchResult
@@ -36,7 +36,7 @@ class Index:
             check_embedder=check_embedder,
         )
         self.keyword = KeywordIndex(self.store, settings.data_dir / "keyword")
-        self.retriever = Retriever(self.store, self.embedder, self.keyword)
+        self.retriever = Retriever(self.store, self.embedder, self.keyword, FusionConfig.from_settings(settings))
 
     def ingest(
         self,
@@ -58,10 +58,29 @@ class Index:
         )
 
     def search(
-        self, query: str, top_k: int | None = None, mode: str | None = None, filters: dict[str, Any] | None = None
+        self,
+        query: str,
+        top_k: int | None = None,
+        mode: str | None = None,
+        filters: dict[str, Any] | None = None,
+        mmr: bool | None = None,
     ) -> list[SearchResult]:
-        """The best chunks for `query`, best first (higher score is better)."""
-        return self.retriever.search(query, top_k or self.settings.top_k, mode or self.settings.search_mode, filters)
+        """The best chunks for `query`, best first (higher score is better); filters as in `Retriever.search`."""
+        return self.retriever.search(
+            query, top_k or self.settings.top_k, mode or self.settings.search_mode, filters, mmr
+        )
+
+    def similar(self, source: str, top_k: int = 5) -> list[dict[str, Any]]:
+        """Documents most like an indexed one ("more like this"), best first; see `rag.similarity`."""
+        from rag import similarity
+
+        return similarity.similar(self.store, source, top_k)
+
+    def duplicates(self, threshold: float = 0.95, level: str = "document") -> list[dict[str, Any]]:
+        """Near-duplicate document (or chunk) pairs at cosine ≥ `threshold`, most alike first."""
+        from rag import similarity
+
+        return similarity.duplicates(self.store, threshold, level)
 
     def ask_stream(self, question: str, top_k: int | None = None, use_llm: bool | None = None) -> AnswerStream:
         """Retrieve, then answer piece by piece; `use_llm=False` forces an extractive answer."""

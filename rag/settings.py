@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question.")
     search_mode: SearchMode = Field("hybrid", description="hybrid (dense + BM25, fused by RRF), dense or keyword.")
 
+    # --- retrieval (fusion, MMR, filters): defaults measured on SciFact train and SQuAD (README) ---
+    fusion_dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (embedding) list in hybrid RRF.")
+    fusion_keyword_weight: float = Field(1.0, ge=0, description="Weight of the BM25 keyword list in hybrid RRF.")
+    fusion_rrf_k: int = Field(60, ge=1, description="RRF constant k: score = Σ weight / (k + rank).")
+    fusion_depth: int = Field(100, ge=1, le=2000, description="Candidates taken from each list before fusion.")
+    mmr: bool = Field(False, description="Re-rank the fused list by maximal marginal relevance (more diverse).")
+    mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")
+    filter_date_field: str = Field(
+        "mtime", description="Numeric metadata field (epoch seconds) that start_date/end_date filters compare."
+    )
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, v: int, info: Any) -> int:

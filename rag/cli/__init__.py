@@ -18,7 +18,16 @@ from rag.cli._common import EXIT_FAILED, EXIT_USAGE
 from rag.errors import ConfigError, RagError
 
 # The order here is the order of `rag --help`.
-COMMAND_MODULES = ["ingest", "search", "ask", "status", "reindex", "ui"]
+COMMAND_MODULES = [
+    "ingest",
+    "search",
+    "ask",
+    "status",
+    "reindex",
+    "ui",
+    "eval",
+    "similar",
+]  # similar.py registers `similar` and `duplicates`
 
 EXAMPLES = """examples:
   rag ingest ~/notes ./manual.pdf          index (or re-sync) a folder and a file
