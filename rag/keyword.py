@@ -4,7 +4,8 @@ Chroma has no lexical ranking, and dense retrieval misses exact names, numbers a
 needs this. The index is derived data, so it cannot drift for long: it is rebuilt from the store when the store's
 generation changes (every ingest, update or delete bumps it), and it is verified against the store's ids when
 first loaded in a process and whenever the chunk count differs — so a crash between writing chunks and bumping the
-generation is caught on the next open. It is cached on disk under `RAG_DATA_DIR/keyword/` so a new process does not rebuild it.
+generation is caught on the next open. It is cached on disk under `RAG_DATA_DIR/keyword/` so a new process does
+not rebuild it.
 
 Chunks are indexed with their document title and heading in front, as the embedder sees them: a title carries
 the words a question uses (measured on SciFact, README "Retrieval quality").
