@@ -25,7 +25,7 @@ DEPTH = 200
 
 def candidate_lists(settings: Any, dataset: rag_eval.Dataset) -> dict[str, tuple[list[Any], list[Any]]]:
     index = rag_eval.eval_index(settings, dataset)
-    cache = index.settings.data_dir / f"{index.settings.collection}.candidates-{DEPTH}.json"
+    cache = index.settings.data_dir / f"{index.settings.collection}.candidates-{DEPTH}-v2.json"
     if cache.is_file():
         raw = json.loads(cache.read_text())
     else:
@@ -33,7 +33,7 @@ def candidate_lists(settings: Any, dataset: rag_eval.Dataset) -> dict[str, tuple
         started = time.perf_counter()
         for qid, text in dataset.queries.items():
             dense, keyword = index.retriever.candidates(text, DEPTH)
-            raw[qid] = [[(r.id, r.metadata["document_id"]) for r in lst] for lst in (dense, keyword)]
+            raw[qid] = [[(r.id, r.metadata["document_id"], r.score) for r in lst] for lst in (dense, keyword)]
         print(
             f"{dataset.name}: candidates for {len(raw)} queries in {time.perf_counter() - started:.0f} s",
             file=sys.stderr,
@@ -45,8 +45,8 @@ def candidate_lists(settings: Any, dataset: rag_eval.Dataset) -> dict[str, tuple
 class _R:  # the two fields fuse() reads
     __slots__ = ("id", "metadata", "score", "text")
 
-    def __init__(self, cid: str, did: str) -> None:
-        self.id, self.text, self.score, self.metadata = cid, "", 0.0, {"document_id": did}
+    def __init__(self, cid: str, did: str, score: float = 0.0) -> None:
+        self.id, self.text, self.score, self.metadata = cid, "", score, {"document_id": did}
 
 
 def score(
@@ -54,16 +54,31 @@ def score(
 ) -> dict[str, float]:
     run = {}
     for qid, (dense, keyword) in lists.items():
-        d = [_R(c, doc) for c, doc in dense[:depth]]
-        kw = [_R(c, doc) for c, doc in keyword[:depth]]
+        d = [_R(c, doc, s) for c, doc, s in dense[:depth]]
+        kw = [_R(c, doc, s) for c, doc, s in keyword[:depth]]
         if mode == "dense":
             ranked = d
         elif mode == "keyword":
             ranked = kw
+        elif mode == "convex":  # min-max normalised scores, alpha = wd / (wd + wk): an alternative to RRF
+            ranked = _convex(d, kw, wd / (wd + wk))
         else:
             ranked = fuse([d, kw], [wd, wk], k)  # type: ignore[list-item]
         run[qid] = rag_eval.to_doc_run([r.metadata["document_id"] for r in ranked])
     return rag_eval.metrics(dataset.qrels, run)
+
+
+def _convex(d: list[_R], kw: list[_R], alpha: float) -> list[_R]:
+    def norm(lst: list[_R]) -> dict[str, float]:
+        if not lst:
+            return {}
+        hi, lo = max(r.score for r in lst), min(r.score for r in lst)
+        return {r.id: (r.score - lo) / (hi - lo) if hi > lo else 1.0 for r in lst}
+
+    nd, nk = norm(d), norm(kw)
+    by_id = {r.id: r for r in [*d, *kw]}
+    total = {cid: alpha * nd.get(cid, 0.0) + (1 - alpha) * nk.get(cid, 0.0) for cid in by_id}
+    return [by_id[c] for c in sorted(total, key=lambda c: -total[c])]
 
 
 def main() -> None:
@@ -95,6 +110,12 @@ def main() -> None:
     rows.sort(key=lambda r: -sum(r[d.name] for d in sets))
     for r in rows[:25]:
         print(r)
+    for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
+        print(
+            "convex",
+            alpha,
+            {d.name: score(d, lists[d.name], alpha, 1 - alpha, 0, 100, "convex")["ndcg@10"] for d in sets},
+        )
     eq = [r for r in rows if r["wd"] == 1.0 and r["k"] == 60 and r["depth"] == 100]
     print("equal-weight RRF k=60 depth 100:", eq)
 

@@ -203,3 +203,10 @@ def test_keyword_index_catches_up_after_a_crash_before_the_generation_bump(index
     index.store.add(other_chunks, index.embedder.embed([c.text for c in other_chunks]))
     again = KeywordIndex(index.store, index.settings.data_dir / "keyword")
     assert again.search("Quillon", 3) == [] and [c for c, _ in again.search("Marrow moths", 3)] == [other_chunks[0].id]
+
+
+def test_plain_python_search_needs_only_import_rag(index: Any) -> None:
+    import rag
+
+    hits = rag.search("Varrin comet", top_k=2, mode="keyword", data_dir=index.settings.data_dir)
+    assert _names(hits)[0] == "comet.txt" and isinstance(hits[0], rag.SearchResult)
