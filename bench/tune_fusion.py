@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rag import eval as rag_eval
-from rag.retrieval import fuse
+from rag.retrieval import fuse, fuse_scores
 from rag.settings import load_settings
 
 DEPTH = 200
@@ -61,24 +61,11 @@ def score(
         elif mode == "keyword":
             ranked = kw
         elif mode == "convex":  # min-max normalised scores, alpha = wd / (wd + wk): an alternative to RRF
-            ranked = _convex(d, kw, wd / (wd + wk))
+            ranked = fuse_scores([d, kw], [wd, wk])  # type: ignore[list-item]
         else:
             ranked = fuse([d, kw], [wd, wk], k)  # type: ignore[list-item]
         run[qid] = rag_eval.to_doc_run([r.metadata["document_id"] for r in ranked])
     return rag_eval.metrics(dataset.qrels, run)
-
-
-def _convex(d: list[_R], kw: list[_R], alpha: float) -> list[_R]:
-    def norm(lst: list[_R]) -> dict[str, float]:
-        if not lst:
-            return {}
-        hi, lo = max(r.score for r in lst), min(r.score for r in lst)
-        return {r.id: (r.score - lo) / (hi - lo) if hi > lo else 1.0 for r in lst}
-
-    nd, nk = norm(d), norm(kw)
-    by_id = {r.id: r for r in [*d, *kw]}
-    total = {cid: alpha * nd.get(cid, 0.0) + (1 - alpha) * nk.get(cid, 0.0) for cid in by_id}
-    return [by_id[c] for c in sorted(total, key=lambda c: -total[c])]
 
 
 def main() -> None:
@@ -110,7 +97,7 @@ def main() -> None:
     rows.sort(key=lambda r: -sum(r[d.name] for d in sets))
     for r in rows[:25]:
         print(r)
-    for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
+    for alpha in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7):
         print(
             "convex",
             alpha,

@@ -1,9 +1,10 @@
-"""Find the chunks for a question: dense (Chroma), keyword (BM25) or both fused by weighted reciprocal rank.
+"""Find the chunks for a question: dense (Chroma), keyword (BM25) or both fused.
 
-Pipeline: candidates from each list (`fusion_depth` each, metadata filters applied inside both) → weighted RRF,
-score = Σ wᵢ / (k + rankᵢ) → optional MMR for diversity → top-k. Fusion is by rank, not score, because cosine
-similarities and BM25 scores live on unrelated scales. The weights, k and depth are measured defaults (README,
-"Retrieval quality"): plain equal-weight RRF falls below BM25 alone on short factoid questions.
+Pipeline: candidates from each list (`fusion_depth` each, metadata filters applied inside both) → fusion →
+optional MMR for diversity → top-k. Fusion is weighted reciprocal rank, score = Σ wᵢ / (k + rankᵢ), because cosine
+similarities and BM25 scores live on unrelated scales; `fusion_method = "convex"` instead adds min-max normalised
+scores, which keeps how far ahead the best hit is. Weights, k, depth and method are measured defaults (README,
+"Retrieval quality").
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class FusionConfig:
     keyword_weight: float = 1.0
     rrf_k: int = 60
     depth: int = 100
+    method: str = "rrf"
     mmr: bool = False
     mmr_lambda: float = 0.7
     date_field: str = "mtime"
@@ -45,6 +47,7 @@ class FusionConfig:
             keyword_weight=s.fusion_keyword_weight,
             rrf_k=s.fusion_rrf_k,
             depth=s.fusion_depth,
+            method=s.fusion_method,
             mmr=s.mmr,
             mmr_lambda=s.mmr_lambda,
             date_field=s.filter_date_field,
@@ -88,6 +91,8 @@ class Retriever:
             ranked = dense
         elif mode == "keyword":
             ranked = keyword
+        elif cfg.method == "convex":
+            ranked = fuse_scores([dense, keyword], [cfg.dense_weight, cfg.keyword_weight])
         else:
             ranked = fuse([dense, keyword], [cfg.dense_weight, cfg.keyword_weight], cfg.rrf_k)
         if use_mmr and query_vec is not None:
@@ -139,6 +144,30 @@ def fuse(lists: list[list[SearchResult]], weights: list[float] | None = None, k:
     for results, weight in zip(lists, weights, strict=True):
         for rank, r in enumerate(results, start=1):
             scores[r.id] = scores.get(r.id, 0.0) + weight / (k + rank)
+            first.setdefault(r.id, r)
+    order = sorted(scores, key=lambda cid: -scores[cid])
+    return [SearchResult(cid, first[cid].text, scores[cid], first[cid].metadata) for cid in order]
+
+
+def fuse_scores(lists: list[list[SearchResult]], weights: list[float] | None = None) -> list[SearchResult]:
+    """Convex combination of min-max normalised scores: score = Σ wᵢ · (sᵢ − minᵢ) / (maxᵢ − minᵢ) / Σ wᵢ.
+
+    Unlike RRF it keeps how far ahead the best hit is, not just its rank; a chunk absent from a list gets 0 there.
+    Scores land in [0, 1].
+    """
+    weights = weights or [1.0] * len(lists)
+    if len(weights) != len(lists):
+        raise ConfigError(f"fuse_scores() got {len(lists)} lists but {len(weights)} weights")
+    total_weight = sum(weights) or 1.0
+    scores: dict[str, float] = {}
+    first: dict[str, SearchResult] = {}
+    for results, weight in zip(lists, weights, strict=True):
+        if not results:
+            continue
+        hi, lo = max(r.score for r in results), min(r.score for r in results)
+        for r in results:
+            norm = (r.score - lo) / (hi - lo) if hi > lo else 1.0
+            scores[r.id] = scores.get(r.id, 0.0) + weight * norm / total_weight
             first.setdefault(r.id, r)
     order = sorted(scores, key=lambda cid: -scores[cid])
     return [SearchResult(cid, first[cid].text, scores[cid], first[cid].metadata) for cid in order]

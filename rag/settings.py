@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     fusion_keyword_weight: float = Field(1.0, ge=0, description="Weight of the BM25 keyword list in hybrid RRF.")
     fusion_rrf_k: int = Field(60, ge=1, description="RRF constant k: score = Σ weight / (k + rank).")
     fusion_depth: int = Field(100, ge=1, le=2000, description="Candidates taken from each list before fusion.")
+    fusion_method: Literal["rrf", "convex"] = Field(
+        "rrf", description="rrf (weighted reciprocal rank) or convex (weighted min-max normalised scores)."
+    )
     mmr: bool = Field(False, description="Re-rank the fused list by maximal marginal relevance (more diverse).")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")
     filter_date_field: str = Field(

@@ -210,3 +210,28 @@ def test_plain_python_search_needs_only_import_rag(index: Any) -> None:
 
     hits = rag.search("Varrin comet", top_k=2, mode="keyword", data_dir=index.settings.data_dir)
     assert _names(hits)[0] == "comet.txt" and isinstance(hits[0], rag.SearchResult)
+
+
+def test_convex_fusion_matches_the_formula_by_hand() -> None:
+    from rag.retrieval import fuse_scores
+
+    def scored(cid: str, score: float) -> SearchResult:
+        r = _r(cid)
+        r.score = score
+        return r
+
+    dense = [scored("a", 0.9), scored("b", 0.5), scored("c", 0.4)]
+    keyword = [scored("c", 12.0), scored("d", 4.0)]
+    fused = {r.id: r.score for r in fuse_scores([dense, keyword], [1.0, 3.0])}
+    assert fused["a"] == pytest.approx(1 * 1.0 / 4)
+    assert fused["b"] == pytest.approx(1 * 0.2 / 4)
+    assert fused["c"] == pytest.approx((0.0 + 3 * 1.0) / 4)
+    assert fused["d"] == pytest.approx(0.0)
+    assert list(fused) == ["c", "a", "b", "d"]
+
+
+def test_convex_method_is_selectable_in_settings(make_index: Any, corpus: Path) -> None:
+    idx = make_index(fusion_method="convex", collection="convex")
+    idx.ingest([corpus])
+    results = idx.search("When did the volcano on Tamsa erupt?", top_k=3)
+    assert _names(results)[0] == "volcano.txt" and all(0 <= r.score <= 1 for r in results)
