@@ -87,7 +87,7 @@ def main() -> None:
     for d in sets:
         for mode in ("dense", "keyword"):
             print(d.name, mode, score(d, lists[d.name], 1, 1, 60, 100, mode))
-    grid = itertools.product([0.5, 0.7, 0.85, 1.0, 1.2, 1.5], [1.0], [5, 10, 20, 30, 60, 100], [20, 50, 100, 200])
+    grid = itertools.product([0.5, 0.7, 0.85, 1.0, 1.2, 1.5], [1.0], [5, 10, 20, 30, 60, 100], [50, 100, 150, 200])
     rows = []
     for wd, wk, k, depth in grid:
         row = {"wd": wd, "wk": wk, "k": k, "depth": depth}
@@ -98,11 +98,9 @@ def main() -> None:
     for r in rows[:25]:
         print(r)
     for alpha in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7):
-        print(
-            "convex",
-            alpha,
-            {d.name: score(d, lists[d.name], alpha, 1 - alpha, 0, 100, "convex")["ndcg@10"] for d in sets},
-        )
+        for depth in (50, 100, 150, 200):
+            got = {d.name: score(d, lists[d.name], alpha, 1 - alpha, 0, depth, "convex") for d in sets}
+            print("convex", alpha, depth, {n: m["ndcg@10"] for n, m in got.items()})
     eq = [r for r in rows if r["wd"] == 1.0 and r["k"] == 60 and r["depth"] == 100]
     print("equal-weight RRF k=60 depth 100:", eq)
 

@@ -33,11 +33,11 @@ class FusionConfig:
 
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
-    rrf_k: int = 60
-    depth: int = 100
-    method: str = "rrf"
+    rrf_k: int = 10
+    depth: int = 150
+    method: str = "convex"
     mmr: bool = False
-    mmr_lambda: float = 0.7
+    mmr_lambda: float = 0.5
     date_field: str = "mtime"
 
     @classmethod
@@ -204,7 +204,8 @@ def mmr_rerank(
     remaining = list(range(len(keep)))
     while remaining and len(chosen) < top_k:
         if chosen:
-            redundancy = sims[np.ix_(remaining, chosen)].max(axis=1)
+            # Clamped at 0: a chunk pointing away from the picked ones is no less redundant than an unrelated one.
+            redundancy = np.maximum(sims[np.ix_(remaining, chosen)].max(axis=1), 0.0)
         else:
             redundancy = np.zeros(len(remaining))
         values = lam * rel[remaining] - (1 - lam) * redundancy

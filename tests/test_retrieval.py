@@ -160,7 +160,7 @@ def test_mmr_trades_near_duplicates_for_a_different_relevant_chunk(make_index: A
     (folder / "c.txt").write_text("In 1783 " + base[4:].replace(" in 1783", "") + ".", encoding="utf-8")
     (folder / "d.txt").write_text("Tamsa's volcano is 2,140 metres high and is watched by a seismic station.")
     (folder / "e.txt").write_text("The bakery on Juniper Street sells rye sourdough.", encoding="utf-8")
-    idx = make_index(collection="mmr")
+    idx = make_index(collection="mmr", mmr_lambda=0.2)
     idx.ingest([folder])
     question = "Tamsa volcano eruption"
     plain = _names(idx.search(question, top_k=3, mmr=False))
@@ -235,3 +235,17 @@ def test_convex_method_is_selectable_in_settings(make_index: Any, corpus: Path) 
     idx.ingest([corpus])
     results = idx.search("When did the volcano on Tamsa erupt?", top_k=3)
     assert _names(results)[0] == "volcano.txt" and all(0 <= r.score <= 1 for r in results)
+
+
+def test_mmr_by_hand_on_known_vectors() -> None:
+    import numpy as np
+
+    from rag.retrieval import mmr_rerank
+
+    ranked = [SearchResult(c, c, s, {}) for c, s in (("a", 1.0), ("a2", 0.9), ("b", 0.5), ("z", 0.0))]
+    vecs = {"a": [1.0, 0.0], "a2": [1.0, 0.01], "b": [0.0, 1.0], "z": [-1.0, 0.0]}
+    got = mmr_rerank(ranked, np.array([1.0, 0.0]), lambda ids: {i: np.array(vecs[i]) for i in ids}, 2, 0.5)
+    # a first (relevance 1); then a2: 0.5·0.9 − 0.5·1.0 = −0.05 loses to b: 0.5·0.5 − 0.5·0 = 0.25.
+    assert [r.id for r in got] == ["a", "b"] and [r.score for r in got] == pytest.approx([0.5, 0.25])
+    relevance_only = mmr_rerank(ranked, np.array([1.0, 0.0]), lambda ids: {i: np.array(vecs[i]) for i in ids}, 3, 1.0)
+    assert [r.id for r in relevance_only] == ["a", "a2", "b"]
