@@ -48,6 +48,21 @@ def open_index(settings: Settings | None = None, **overrides: Any) -> Index:
     return _open(settings, **overrides)
 
 
+def search(
+    query: str,
+    top_k: int | None = None,
+    mode: str | None = None,
+    filters: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> list[SearchResult]:
+    """One-call retrieval with no llama-index knowledge: `rag.search("refund policy", collection="notes")`.
+
+    Opens the configured index (Settings `overrides`), returns the best chunks, best first (higher score = better).
+    For many queries, keep an `open_index()` and call its `search()` instead.
+    """
+    return open_index(**overrides).search(query, top_k=top_k, mode=mode, filters=filters)
+
+
 def demo_corpus() -> Path:
     """The small document set bundled with the package, for `rag ui --demo` and first steps."""
     return Path(__file__).parent / "demo"
@@ -94,4 +109,5 @@ __all__ = [
     "list_collections",
     "load_settings",
     "open_index",
+    "search",
 ]

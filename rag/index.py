@@ -18,12 +18,12 @@ from rag.cost import CostEstimate
 from rag.embedding_map import EmbeddingMap, build_map
 from rag.embeddings import Embedder, make_embedder
 from rag.errors import ConfigError
-from rag.filters import to_where
+from rag.filters import build_where
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
 from rag.offline import ensure_offline_env
 from rag.reindex import ReindexJob
-from rag.retrieval import Retriever
+from rag.retrieval import FusionConfig, Retriever
 from rag.settings import Settings, load_settings
 from rag.store import ChromaStore
 from rag.types import Answer, AnswerStream, IngestEvent, IngestReport, SearchResult
@@ -49,7 +49,7 @@ class Index:
         self._swap_lock = threading.Lock()
         self._before_swap: tuple[Settings, Embedder, str] | None = None
         self.keyword = KeywordIndex(self.store, settings.data_dir / "keyword")
-        self.retriever = Retriever(self.store, self.embedder, self.keyword)
+        self.retriever = Retriever(self.store, self.embedder, self.keyword, FusionConfig.from_settings(settings))
         # One writer at a time (embedded Chroma, one process); readers never wait for it.
         self._write_lock = threading.Lock()
 
@@ -89,10 +89,29 @@ class Index:
         return cost.estimate(sources, self.settings, include, exclude, store=self.store)
 
     def search(
-        self, query: str, top_k: int | None = None, mode: str | None = None, filters: dict[str, Any] | None = None
+        self,
+        query: str,
+        top_k: int | None = None,
+        mode: str | None = None,
+        filters: dict[str, Any] | None = None,
+        mmr: bool | None = None,
     ) -> list[SearchResult]:
-        """The best chunks for `query`, best first (higher score is better)."""
-        return self.retriever.search(query, top_k or self.settings.top_k, mode or self.settings.search_mode, filters)
+        """The best chunks for `query`, best first (higher score is better); filters as in `Retriever.search`."""
+        return self.retriever.search(
+            query, top_k or self.settings.top_k, mode or self.settings.search_mode, filters, mmr
+        )
+
+    def similar(self, source: str, top_k: int = 5) -> list[dict[str, Any]]:
+        """Documents most like an indexed one ("more like this"), best first; see `rag.similarity`."""
+        from rag import similarity
+
+        return similarity.similar(self.store, source, top_k)
+
+    def duplicates(self, threshold: float = 0.95, level: str = "document") -> list[dict[str, Any]]:
+        """Near-duplicate document (or chunk) pairs at cosine ≥ `threshold`, most alike first."""
+        from rag import similarity
+
+        return similarity.duplicates(self.store, threshold, level)
 
     def search_many(
         self,
@@ -112,7 +131,9 @@ class Index:
         wanted = mode != "keyword" and any(q.strip() for q in queries)
         vectors = retriever.embedder.embed(list(queries)) if wanted else None
         return [
-            retriever.search(q, k or self.settings.top_k, mode, where, vectors[i] if vectors is not None else None)
+            retriever.search(
+                q, k or self.settings.top_k, mode, where, embedding=vectors[i] if vectors is not None else None
+            )
             for i, (q, k, where) in enumerate(zip(queries, ks, wheres, strict=True))
         ]
 
@@ -232,7 +253,7 @@ class Index:
 
         Fused (RRF) scores are ranks, not comparable across queries, so the gate uses the dense similarity.
         """
-        closest = self.store.query(self.embedder.embed_query(query), 1, to_where(filters))
+        closest = self.store.query(self.embedder.embed_query(query), 1, build_where(filters))
         return closest[0].score if closest else None
 
     def documents(self) -> list[dict[str, Any]]:
@@ -336,7 +357,7 @@ class Index:
             embed_model=embed_model,
         )
         keyword = KeywordIndex(store, settings.data_dir / "keyword")
-        retriever = Retriever(store, embedder, keyword)
+        retriever = Retriever(store, embedder, keyword, FusionConfig.from_settings(settings))
         # One tuple assignment: a search reads `self.retriever` once and so sees one consistent pair.
         self.settings, self.embedder, self.store, self.keyword, self.retriever = (
             settings,

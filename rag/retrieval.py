@@ -1,33 +1,67 @@
-"""Find the chunks for a question: dense (Chroma), keyword (BM25) or both fused by reciprocal rank.
+"""Find the chunks for a question: dense (Chroma), keyword (BM25) or both fused.
 
-Fusion is by rank, not score, because cosine similarities and BM25 scores live on unrelated scales
-(RRF, k=60, as llama-index's QueryFusionRetriever does).
+Pipeline: candidates from each list (`fusion_depth` each, metadata filters applied inside both) → fusion →
+optional MMR for diversity → top-k. Fusion is weighted reciprocal rank, score = Σ wᵢ / (k + rankᵢ), because cosine
+similarities and BM25 scores live on unrelated scales; `fusion_method = "convex"` instead adds min-max normalised
+scores, which keeps how far ahead the best hit is. Weights, k, depth and method are measured defaults (README,
+"Retrieval quality").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.errors import ConfigError
-from rag.filters import matches, to_where
+from rag.filters import build_where, matches
 from rag.types import SearchResult
 
 if TYPE_CHECKING:
     from rag.embeddings import Embedder
     from rag.keyword import KeywordIndex
+    from rag.settings import Settings
     from rag.store import ChromaStore
 
-RRF_K = 60
 MODES = ("hybrid", "dense", "keyword")
 
 
+@dataclass(frozen=True, slots=True)
+class FusionConfig:
+    """How the lists are combined; `Settings` fields of the same names (prefixed `fusion_`/`mmr_`) set them."""
+
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    rrf_k: int = 10
+    depth: int = 150
+    method: str = "convex"
+    mmr: bool = False
+    mmr_lambda: float = 0.5
+    date_field: str = "mtime"
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> FusionConfig:
+        return cls(
+            dense_weight=s.fusion_dense_weight,
+            keyword_weight=s.fusion_keyword_weight,
+            rrf_k=s.fusion_rrf_k,
+            depth=s.fusion_depth,
+            method=s.fusion_method,
+            mmr=s.mmr,
+            mmr_lambda=s.mmr_lambda,
+            date_field=s.filter_date_field,
+        )
+
+
 class Retriever:
-    def __init__(self, store: ChromaStore, embedder: Embedder, keyword: KeywordIndex) -> None:
+    def __init__(
+        self, store: ChromaStore, embedder: Embedder, keyword: KeywordIndex, config: FusionConfig | None = None
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.keyword = keyword
+        self.config = config or FusionConfig()
 
     def search(
         self,
@@ -35,51 +69,154 @@ class Retriever:
         top_k: int,
         mode: str = "hybrid",
         filters: dict[str, Any] | None = None,
+        mmr: bool | None = None,
         embedding: np.ndarray | None = None,
     ) -> list[SearchResult]:
-        """The `top_k` best chunks for `query`.
+        """The `top_k` best chunks for `query`, best first, higher score = better.
 
-        `filters` are metadata equalities (`{"source": "/a.txt"}`) or a Chroma-style where clause (`rag.filters`);
+        `filters`: `source`, `document_id`, `author`, `mime` (a value or a list of values), `start_date` /
+        `end_date` (epoch seconds or ISO date, against the `filter_date_field` metadata), any other metadata key
+        as an equality, or a Chroma-style `$and`/`$or` clause. `mmr` overrides the configured diversity re-ranking;
         `embedding` is the query's vector when the caller embedded several queries in one batch.
         """
         if mode not in MODES:
             raise ConfigError(f"Unknown search mode {mode!r}: use one of {', '.join(MODES)}.")
-        if not query.strip():
+        if top_k < 1 or not query.strip():
             return []
-        pool = max(top_k * 4, 20)
-        where = filters or None
-        dense = self._dense(query, pool, where, embedding) if mode in ("dense", "hybrid") else []
+        cfg = self.config
+        use_mmr = cfg.mmr if mmr is None else mmr
+        depth = max(cfg.depth, top_k * (3 if use_mmr else 1))
+        where = build_where(filters, cfg.date_field)
+        query_vec = embedding
+        if query_vec is None and (mode != "keyword" or use_mmr):
+            query_vec = self.embedder.embed_query(query)
+        dense, keyword = self.candidates(query, depth, mode, where, query_vec)
         if mode == "dense":
-            return dense[:top_k]
-        keyword = self._keyword(query, pool, where)
-        if mode == "keyword":
-            return keyword[:top_k]
-        return fuse([dense, keyword])[:top_k]
+            ranked = dense
+        elif mode == "keyword":
+            ranked = keyword
+        elif cfg.method == "convex":
+            ranked = fuse_scores([dense, keyword], [cfg.dense_weight, cfg.keyword_weight])
+        else:
+            ranked = fuse([dense, keyword], [cfg.dense_weight, cfg.keyword_weight], cfg.rrf_k)
+        if use_mmr and query_vec is not None:
+            return mmr_rerank(ranked[: max(top_k * 3, 20)], query_vec, self.store.vectors, top_k, cfg.mmr_lambda)
+        return ranked[:top_k]
 
-    def _dense(
-        self, query: str, k: int, where: dict[str, Any] | None, embedding: np.ndarray | None = None
-    ) -> list[SearchResult]:
-        vector = self.embedder.embed_query(query) if embedding is None else embedding
-        return self.store.query(vector, k, to_where(where))
+    def candidates(
+        self,
+        query: str,
+        depth: int,
+        mode: str = "hybrid",
+        where: dict[str, Any] | None = None,
+        query_vec: np.ndarray | None = None,
+    ) -> tuple[list[SearchResult], list[SearchResult]]:
+        """The dense and keyword ranked lists (up to `depth` each) before fusion; `rag eval` tunes fusion on them."""
+        dense: list[SearchResult] = []
+        keyword: list[SearchResult] = []
+        if mode in ("dense", "hybrid"):
+            vec = query_vec if query_vec is not None else self.embedder.embed_query(query)
+            dense = self.store.query(vec, depth, where)
+        if mode in ("keyword", "hybrid"):
+            keyword = self._keyword(query, depth, where)
+        return dense, keyword
 
     def _keyword(self, query: str, k: int, where: dict[str, Any] | None) -> list[SearchResult]:
-        hits = self.keyword.search(query, k)
+        allowed = self.store.ids_where(where) if where else None
+        if allowed is not None and not allowed:
+            return []
+        # With a filter, rank everything and keep the allowed: BM25 has no pre-filter and a shallow list could
+        # hold no allowed chunk at all.
+        hits = self.keyword.search(query, k if allowed is None else self.keyword.size())
+        if allowed is not None:
+            hits = [(cid, s) for cid, s in hits if cid in allowed][:k]
         found = {r.id: r for r in self.store.get([cid for cid, _ in hits])}
-        results = []
-        for cid, score in hits:
-            if cid in found and matches(found[cid].metadata, where):
-                hit = found[cid]
-                results.append(SearchResult(hit.id, hit.text, score, hit.metadata))
-        return results
+        return [
+            SearchResult(cid, found[cid].text, score, found[cid].metadata)
+            for cid, score in hits
+            if cid in found and matches(found[cid].metadata, where)
+        ]
 
 
-def fuse(lists: list[list[SearchResult]], k: int = RRF_K) -> list[SearchResult]:
-    """Reciprocal rank fusion: score = Σ 1/(k + rank). Ties keep the order of the first list."""
+def fuse(lists: list[list[SearchResult]], weights: list[float] | None = None, k: int = 60) -> list[SearchResult]:
+    """Weighted reciprocal rank fusion: score = Σ wᵢ / (k + rankᵢ). Ties keep the order of the first list."""
+    weights = weights or [1.0] * len(lists)
+    if len(weights) != len(lists):
+        raise ConfigError(f"fuse() got {len(lists)} lists but {len(weights)} weights")
     scores: dict[str, float] = {}
     first: dict[str, SearchResult] = {}
-    for results in lists:
+    for results, weight in zip(lists, weights, strict=True):
         for rank, r in enumerate(results, start=1):
-            scores[r.id] = scores.get(r.id, 0.0) + 1.0 / (k + rank)
+            scores[r.id] = scores.get(r.id, 0.0) + weight / (k + rank)
             first.setdefault(r.id, r)
     order = sorted(scores, key=lambda cid: -scores[cid])
     return [SearchResult(cid, first[cid].text, scores[cid], first[cid].metadata) for cid in order]
+
+
+def fuse_scores(lists: list[list[SearchResult]], weights: list[float] | None = None) -> list[SearchResult]:
+    """Convex combination of min-max normalised scores: score = Σ wᵢ · (sᵢ − minᵢ) / (maxᵢ − minᵢ) / Σ wᵢ.
+
+    Unlike RRF it keeps how far ahead the best hit is, not just its rank; a chunk absent from a list gets 0 there.
+    Scores land in [0, 1].
+    """
+    weights = weights or [1.0] * len(lists)
+    if len(weights) != len(lists):
+        raise ConfigError(f"fuse_scores() got {len(lists)} lists but {len(weights)} weights")
+    total_weight = sum(weights) or 1.0
+    scores: dict[str, float] = {}
+    first: dict[str, SearchResult] = {}
+    for results, weight in zip(lists, weights, strict=True):
+        if not results:
+            continue
+        hi, lo = max(r.score for r in results), min(r.score for r in results)
+        for r in results:
+            norm = (r.score - lo) / (hi - lo) if hi > lo else 1.0
+            scores[r.id] = scores.get(r.id, 0.0) + weight * norm / total_weight
+            first.setdefault(r.id, r)
+    order = sorted(scores, key=lambda cid: -scores[cid])
+    return [SearchResult(cid, first[cid].text, scores[cid], first[cid].metadata) for cid in order]
+
+
+def mmr_rerank(
+    ranked: list[SearchResult],
+    query_vec: np.ndarray,
+    vectors_of: Any,
+    top_k: int,
+    lam: float,
+) -> list[SearchResult]:
+    """Maximal marginal relevance: pick, one at a time, the chunk maximising λ·relevance − (1−λ)·max similarity
+    to those already picked, so near-duplicate chunks do not fill the context.
+
+    Relevance is the list's own score scaled to [0, 1] (so fused, dense and BM25 scores all work). The returned
+    score is the MMR value at selection, made non-increasing so that higher still means better.
+    """
+    if not ranked:
+        return []
+    vecs = vectors_of([r.id for r in ranked])
+    keep = [r for r in ranked if r.id in vecs]
+    if not keep:
+        return ranked[:top_k]
+    mat = np.stack([np.asarray(vecs[r.id], dtype=np.float32) for r in keep])
+    mat /= np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-9)
+    raw = np.array([r.score for r in keep], dtype=np.float64)
+    lo, hi = float(raw.min()), float(raw.max())
+    rel = (raw - lo) / (hi - lo) if hi > lo else np.ones_like(raw)
+    sims = mat @ mat.T
+    chosen: list[int] = []
+    out: list[SearchResult] = []
+    best_so_far = float("inf")
+    remaining = list(range(len(keep)))
+    while remaining and len(chosen) < top_k:
+        if chosen:
+            # Clamped at 0: a chunk pointing away from the picked ones is no less redundant than an unrelated one.
+            redundancy = np.maximum(sims[np.ix_(remaining, chosen)].max(axis=1), 0.0)
+        else:
+            redundancy = np.zeros(len(remaining))
+        values = lam * rel[remaining] - (1 - lam) * redundancy
+        j = int(np.argmax(values))
+        pick = remaining.pop(j)
+        chosen.append(pick)
+        best_so_far = min(best_so_far, float(values[j]))
+        r = keep[pick]
+        out.append(SearchResult(r.id, r.text, best_so_far, r.metadata))
+    return out

@@ -64,7 +64,21 @@ class Settings(BaseSettings):
     chunk_size: int = Field(200, ge=16, le=8192, description="Chunk size in tiktoken (cl100k_base) tokens.")
     chunk_overlap: int = Field(30, ge=0, description="Tokens shared by consecutive chunks of a section.")
     top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question.")
-    search_mode: SearchMode = Field("hybrid", description="hybrid (dense + BM25, fused by RRF), dense or keyword.")
+    search_mode: SearchMode = Field("hybrid", description="hybrid (dense + BM25, fused), dense or keyword.")
+
+    # --- retrieval (fusion, MMR, filters): defaults measured on SciFact train and SQuAD (README) ---
+    fusion_dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (embedding) list in hybrid RRF.")
+    fusion_keyword_weight: float = Field(1.0, ge=0, description="Weight of the BM25 keyword list in hybrid RRF.")
+    fusion_rrf_k: int = Field(10, ge=1, description="RRF constant k: score = Σ weight / (k + rank).")
+    fusion_depth: int = Field(150, ge=1, le=2000, description="Candidates taken from each list before fusion.")
+    fusion_method: Literal["rrf", "convex"] = Field(
+        "convex", description="convex (weighted min-max normalised scores) or rrf (weighted reciprocal rank)."
+    )
+    mmr: bool = Field(False, description="Re-rank the fused list by maximal marginal relevance (more diverse).")
+    mmr_lambda: float = Field(0.5, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")
+    filter_date_field: str = Field(
+        "mtime", description="Numeric metadata field (epoch seconds) that start_date/end_date filters compare."
+    )
 
     # --- HTTP API (`rag serve`) ---
     api_max_top_k: int = Field(50, ge=1, le=1000, description="Largest top_k a /query or chat request may ask for.")

@@ -274,6 +274,18 @@ class ChromaStore:
         by_id = {cid: (got["documents"][j], got["metadatas"][j]) for j, cid in enumerate(got["ids"])}
         return [SearchResult(cid, by_id[cid][0], 0.0, _public_meta(by_id[cid][1])) for cid in ids if cid in by_id]
 
+    def ids_where(self, where: dict[str, Any]) -> set[str]:
+        """Ids of the chunks matching a `where` clause (to pre-filter lists that have no metadata, like BM25)."""
+        got = self._do(lambda col: col.get(where=where, include=[]))
+        return set(got["ids"])
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored embeddings by chunk id (for MMR, "more like this" and duplicate detection)."""
+        if not ids:
+            return {}
+        got = self._do(lambda col: col.get(ids=list(ids), include=["embeddings"]))
+        return {cid: np.asarray(got["embeddings"][j], dtype=np.float32) for j, cid in enumerate(got["ids"])}
+
     def query(self, embedding: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[SearchResult]:
         """Nearest chunks by cosine similarity (score = 1 - cosine distance), best first."""
         n = self.count()

@@ -18,7 +18,20 @@ from rag.cli._common import EXIT_FAILED, EXIT_USAGE
 from rag.errors import ConfigError, RagError
 
 # The order here is the order of `rag --help`.
-COMMAND_MODULES = ["ingest", "search", "ask", "chat", "status", "reindex", "clusters", "ui", "serve", "llm"]
+COMMAND_MODULES = [
+    "ingest",
+    "search",
+    "ask",
+    "chat",
+    "status",
+    "reindex",
+    "clusters",
+    "eval",
+    "similar",  # registers `similar` and `duplicates`
+    "ui",
+    "serve",
+    "llm",
+]
 
 EXAMPLES = """examples:
   rag ingest ~/notes ./manual.pdf          index (or re-sync) a folder and a file
