@@ -14,6 +14,9 @@ from rag.chat import answer_stream
 from rag.embeddings import Embedder, make_embedder
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
+from rag.lock import write_lock
+from rag.manifest import FILE_NAME as MANIFEST_FILE
+from rag.manifest import Manifest
 from rag.offline import ensure_offline_env
 from rag.retrieval import Retriever
 from rag.settings import Settings, load_settings
@@ -37,6 +40,7 @@ class Index:
         )
         self.keyword = KeywordIndex(self.store, settings.data_dir / "keyword")
         self.retriever = Retriever(self.store, self.embedder, self.keyword)
+        self._manifest_db: Manifest | None = None
 
     def ingest(
         self,
@@ -45,17 +49,29 @@ class Index:
         exclude: Sequence[str] = (),
         progress: Callable[[IngestEvent], None] | None = None,
     ) -> IngestReport:
-        """Sync files and folders into the index (see `rag.indexing`); bad sources are reported, not raised."""
-        return indexing.ingest(
-            sources,
-            self.store,
-            self.embedder,
-            self.settings.chunk_size,
-            self.settings.chunk_overlap,
-            include,
-            exclude,
-            progress,
-        )
+        """Sync files and folders into the index (see `rag.indexing`); bad sources are reported, not raised.
+
+        Holds the data dir's write lock meanwhile: a second ingest or reindex gets `IndexBusy` naming this one.
+        """
+        with write_lock(self.settings.data_dir, "ingest"):
+            return indexing.ingest(
+                sources,
+                self.store,
+                self.embedder,
+                self.settings.chunk_size,
+                self.settings.chunk_overlap,
+                include,
+                exclude,
+                progress,
+                manifest=self._manifest(),
+                batch_chunks=max(indexing.DEFAULT_BATCH_CHUNKS, self.settings.embed_batch_size * 8),
+            )
+
+    def _manifest(self) -> Manifest:
+        """The manifest beside the store (opened on the first ingest: read-only commands never create it)."""
+        if self._manifest_db is None:
+            self._manifest_db = Manifest(self.settings.data_dir / MANIFEST_FILE, self.settings.collection)
+        return self._manifest_db
 
     def search(
         self, query: str, top_k: int | None = None, mode: str | None = None, filters: dict[str, Any] | None = None
@@ -111,7 +127,8 @@ class Index:
                     progress(total, total)
 
         # Pages are read from the old collection while the new one is written; the old one is dropped only after.
-        self.store.recreate_as(self.embedder.identity, iter(pages()))
+        with write_lock(self.settings.data_dir, "reindex"):
+            self.store.recreate_as(self.embedder.identity, iter(pages()))
         return total
 
     def _llm(self) -> ChatLLM:
