@@ -64,7 +64,7 @@ class Index:
                 exclude,
                 progress,
                 manifest=self._manifest(),
-                batch_chunks=max(indexing.DEFAULT_BATCH_CHUNKS, self.settings.embed_batch_size * 8),
+                batch_chunks=self.settings.embed_batch_size * 8,
             )
 
     def _manifest(self) -> Manifest:
