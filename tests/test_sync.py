@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,16 +83,14 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 sys.addaudithook(_audit)  # audit hooks cannot be removed; this one records only inside `files_opened`
 
 
-class files_opened:  # noqa: N801 (used as a context manager, like `open`)
+@contextmanager
+def files_opened() -> Iterator[list[str]]:
     """Every file the process opens (by Python's audit `open` event) while the block runs."""
-
-    def __enter__(self) -> list[str]:
-        global _opened
-        _opened = []
-        return _opened
-
-    def __exit__(self, *exc: object) -> None:
-        global _opened
+    global _opened
+    _opened = []
+    try:
+        yield _opened
+    finally:
         _opened = None
 
 
