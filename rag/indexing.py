@@ -19,7 +19,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,7 +169,22 @@ class _Run:
                 self.manifest.remove([entry.document_id])  # its chunks went in reconcile()
                 self.report.deleted += 1 if entry.prev_sha256 else 0
         self.total = len(work)
-        results = _produced(work, self._inspect) if overlap else map(self._inspect, work)
+        results = _produced(work, self._inspect) if overlap else iter(map(self._inspect, work))
+        try:
+            self._consume(results)
+        finally:
+            if isinstance(results, Generator):
+                results.close()  # on an error, stop the producer now, not when the traceback is freed
+        self._delete_vanished(sources, seen)
+        if self.dirty or left_dirty:
+            self.store.bump_generation()
+            self.manifest.set_meta(_GENERATION, str(self.store.generation()))
+            self.manifest.set_meta(_DIRTY, None)
+        self.report.seconds = round(time.perf_counter() - self.started, 3)
+        return self.report
+
+    def _consume(self, results: Iterator[_Result]) -> None:
+        """Unchanged and failed files are reported at once; changed ones are written in batches of chunks."""
         batch: list[_Work] = []
         pending_chunks = 0
         for result in results:
@@ -188,13 +203,6 @@ class _Run:
                 self.report.failed.append({"source": result.source, "error": result.error})
                 self._event(result.source, "failed", detail=result.error)
         self._write(batch)
-        self._delete_vanished(sources, seen)
-        if self.dirty or left_dirty:
-            self.store.bump_generation()
-            self.manifest.set_meta(_GENERATION, str(self.store.generation()))
-            self.manifest.set_meta(_DIRTY, None)
-        self.report.seconds = round(time.perf_counter() - self.started, 3)
-        return self.report
 
     # --- per file, in the producer thread: no store or manifest access, only the entries read at start ---------
     def _inspect(self, path: Path) -> _Result:
