@@ -13,12 +13,20 @@ from rag.cli._common import EXIT_OK, EXIT_REPORTED, emit, index, settings, show_
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("ingest", parents=[common], help="index files, folders (recursive) and re-sync them")
+    p = sub.add_parser(
+        "ingest",
+        parents=[common],
+        help="index files, folders (recursive) and re-sync them",
+        description="A sync: unchanged files are skipped (same size and mtime, else same content hash), changed "
+        "ones replace their chunks, files gone from a folder given again are removed. An interrupted ingest is "
+        "finished by running the same command again. One ingest per data dir at a time: a second one exits with "
+        "status 1, naming the first.",
+    )
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="a file or a folder")
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files matching GLOB")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files matching GLOB")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (files, chunks and rate, on stderr)")
     p.set_defaults(func=run)
 
 
