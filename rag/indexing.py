@@ -61,6 +61,7 @@ class _Unchanged:
 class _Failed:
     source: str
     error: str
+    document_id: str = ""
 
 
 @dataclass(slots=True)
@@ -147,7 +148,7 @@ class _Run:
         self.entries: dict[str, Entry] = {}
 
     def run(self, sources: list[str], include: Sequence[str], exclude: Sequence[str], overlap: bool) -> IngestReport:
-        found: list[Path] = []
+        found: list[Path | str] = []
         for item in connectors.discover(sources, include, exclude):
             if isinstance(item, UnsupportedFormat):
                 self.report.skipped.append({"source": item.source, "reason": item.reason})
@@ -157,12 +158,12 @@ class _Run:
                 found.append(item)
         left_dirty = self.manifest.get_meta(_DIRTY) is not None
         self.entries = reconcile(self.store, self.manifest)
-        seen = {document_id_for(str(p.resolve())) for p in found}
-        work: list[Path] = list(found)
+        seen = {_document_id(p) for p in found}
+        work: list[Path | str] = list(found)
         # Documents a killed run left half-written are finished now, even if this run names other sources.
         for entry in [e for e in self.entries.values() if not e.done and e.document_id not in seen]:
-            if Path(entry.source).is_file():
-                work.append(Path(entry.source))
+            if "://" in entry.source or Path(entry.source).is_file():
+                work.append(entry.source if "://" in entry.source else Path(entry.source))
                 seen.add(entry.document_id)
             else:
                 self._write_started()
@@ -200,40 +201,50 @@ class _Run:
                 self.report.unchanged += 1
                 self._event(result.source, "unchanged")
             else:
+                left = self.entries.get(result.document_id)
+                if left is not None and not left.done:  # half-written before, unreadable now: forget it
+                    self.manifest.remove([left.document_id])
+                    del self.entries[left.document_id]
                 self.report.failed.append({"source": result.source, "error": result.error})
                 self._event(result.source, "failed", detail=result.error)
         self._write(batch)
 
     # --- per file, in the producer thread: no store or manifest access, only the entries read at start ---------
-    def _inspect(self, path: Path) -> _Result:
-        try:
-            st = path.stat()  # before reading: a write after this moves mtime, so the next run looks again
-            source = str(path.resolve())
-        except OSError as exc:
-            return _Failed(str(path), f"cannot access: {exc.strerror or exc}")
-        entry = self.entries.get(document_id_for(source))
-        touch = None
-        if entry is not None and entry.done:
-            if entry.same_stat(st.st_size, st.st_mtime_ns):
-                return _Unchanged(str(path))
-            touch = (entry.document_id, st.st_size, st.st_mtime_ns)
+    def _inspect(self, item: Path | str) -> _Result:
+        """Decide one source: unchanged (by stat, else by hash), failed, or parsed and chunked work."""
+        name, document_id = str(item), _document_id(item)
+        size = mtime_ns = None
+        if isinstance(item, Path):
             try:
-                if _sha256_file(path) == entry.sha256:
-                    return _Unchanged(str(path), touch)
+                st = item.stat()  # before reading: a write after this moves mtime, so the next run looks again
+                size, mtime_ns = st.st_size, st.st_mtime_ns
             except OSError as exc:
-                return _Failed(str(path), f"cannot read: {exc.strerror or exc}")
+                return _Failed(name, f"cannot access: {exc.strerror or exc}", document_id)
+        entry = self.entries.get(document_id)
+        touch = None
+        if entry is not None and entry.done and isinstance(item, Path) and size is not None and mtime_ns is not None:
+            if entry.same_stat(size, mtime_ns):
+                return _Unchanged(name)
+            touch = (entry.document_id, size, mtime_ns)
+            try:
+                if _sha256_file(item) == entry.sha256:
+                    return _Unchanged(name, touch)
+            except OSError as exc:
+                return _Failed(name, f"cannot read: {exc.strerror or exc}", document_id)
         try:
-            doc = connectors.load(path)
+            doc = connectors.load(item)
         except SourceError as exc:
-            return _Failed(str(path), exc.reason)
+            return _Failed(name, exc.reason, document_id)
         except Exception as exc:  # a parser bug must cost one file, not the batch
-            return _Failed(str(path), f"unexpected {type(exc).__name__}: {exc}")
+            return _Failed(name, f"unexpected {type(exc).__name__}: {exc}", document_id)
+        entry = self.entries.get(doc.document_id)
         if entry is not None and entry.done and doc.sha256 == entry.sha256:
-            return _Unchanged(str(path), touch)  # it changed back between the hash and the load
+            # A source without a stat (a URL) whose content is the same, or a file changed back meanwhile.
+            return _Unchanged(name, touch)
         chunks = chunk_document(doc, self.chunk_size, self.chunk_overlap)
         if not chunks:
-            return _Failed(str(path), "empty: no text to index")
-        return _Work(str(path), doc, chunks, st.st_size, st.st_mtime_ns, self.entries.get(doc.document_id))
+            return _Failed(name, "empty: no text to index", document_id)
+        return _Work(name, doc, chunks, size, mtime_ns, entry)
 
     # --- writing, in the calling thread -----------------------------------------------------------------------
     def _write(self, batch: list[_Work]) -> None:
@@ -337,6 +348,11 @@ def _rebuild(store: ChromaStore, manifest: Manifest, pending: dict[str, Entry]) 
     return entries
 
 
+def _document_id(item: Path | str) -> str:
+    """The id `connectors.load` will give this source: of the absolute path for a file, else of the string."""
+    return document_id_for(str(item.resolve()) if isinstance(item, Path) else str(item))
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -348,7 +364,7 @@ def _sha256_file(path: Path) -> str:
 _END = object()
 
 
-def _produced(items: list[Path], inspect: Callable[[Path], _Result]) -> Iterator[_Result]:
+def _produced(items: list[Path | str], inspect: Callable[[Path | str], _Result]) -> Iterator[_Result]:
     """`map(inspect, items)`, computed by a thread running ahead, so parsing overlaps embedding and writing.
 
     Exceptions of `inspect` are re-raised here; leaving the loop early (an error while writing) stops the thread.
