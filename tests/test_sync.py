@@ -238,6 +238,34 @@ def test_a_lost_manifest_is_rebuilt_from_the_store_without_embedding(
     }
 
 
+def test_documents_left_pending_are_finished_even_by_a_run_over_other_sources(tmp_path: Path, open_index: Any) -> None:
+    """The state a crash leaves after writing "pending": the next run redoes those documents, whatever it is given."""
+    from dataclasses import replace
+
+    from rag.manifest import Manifest
+
+    folder, other = tmp_path / "docs", tmp_path / "other"
+    kept, gone = make_corpus(folder, 2)
+    make_corpus(other, 3, seed=1)
+    index = open_index()
+    index.ingest([folder])
+    before = snapshot(index)
+    manifest = Manifest(tmp_path / "rag-data" / FILE_NAME, "default")
+    manifest.put(replace(e, state="pending", prev_sha256=e.sha256) for e in manifest.entries().values())
+    manifest.close()
+    gone.unlink()
+
+    report = open_index().ingest([other])
+    assert counts(report) == (3, 1, 0, 1), report
+    after = snapshot(index)
+    kept_source = str(kept.resolve())
+    assert {cid: v for cid, v in after.items() if v[1]["source"] == kept_source} == {
+        cid: v for cid, v in before.items() if v[1]["source"] == kept_source
+    }
+    assert not [cid for cid, (_, meta) in after.items() if meta["source"] == str(gone.resolve())]
+    assert sorted(state for state, _, _ in manifest_rows(tmp_path / "rag-data").values()) == ["done"] * 4
+
+
 def test_the_progress_callback_counts_files_and_chunks(tmp_path: Path, open_index: Any) -> None:
     folder = tmp_path / "docs"
     make_corpus(folder, 8)
