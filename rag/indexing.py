@@ -312,34 +312,40 @@ def reconcile(store: ChromaStore, manifest: Manifest) -> dict[str, Entry]:
     generation = str(store.generation())
     untracked = int(manifest.get_meta("untracked_chunks") or 0)
     if manifest.get_meta(_GENERATION) != generation or store.count() != expected + untracked:
-        pending = {k: e for k, e in entries.items() if not e.done}
-        entries = _rebuild(store, manifest, pending)
+        entries = _rebuild(store, manifest, entries)
         manifest.set_meta(_GENERATION, generation)
     return entries
 
 
-def _rebuild(store: ChromaStore, manifest: Manifest, pending: dict[str, Entry]) -> dict[str, Entry]:
-    """Manifest rows from the store's chunks; a document missing chunks is deleted and left pending (redone)."""
+def _rebuild(store: ChromaStore, manifest: Manifest, old: dict[str, Entry]) -> dict[str, Entry]:
+    """Manifest rows from the store's chunks; a document missing chunks is deleted and left pending (redone).
+
+    A document whose bytes the old manifest knew (same sha256) keeps its recorded stat, so the next run still
+    needs no read. Documents a client upserted through the API (`origin: api`) are left out: no folder sync
+    may touch them, and their chunks are only counted, so the next run's check still balances.
+    """
     docs: dict[str, dict[str, Any]] = {}
     untracked = 0
     for row in store.iter_chunks():
         meta = row["metadata"] or {}
         document_id = meta.get("document_id")
-        if not document_id:
-            untracked += 1  # written by someone else; counted so the next run's check still balances
+        if not document_id or meta.get("origin") == "api":
+            untracked += 1
             continue
         doc = docs.setdefault(str(document_id), {"meta": meta, "ids": {}})
         doc["ids"][int(meta.get("ordinal", len(doc["ids"])))] = row["id"]
-    entries = dict(pending)
+    entries = {k: e for k, e in old.items() if not e.done}  # still to be redone; their chunks are gone
     for document_id, doc in docs.items():
         meta, ids = doc["meta"], doc["ids"]
         n_chunks = int(meta.get("n_chunks", len(ids)))
         source, sha = str(meta.get("source", "")), str(meta.get("sha256", ""))
         if sorted(ids) == list(range(n_chunks)):
-            size = meta.get("size")
             chunk_ids = tuple(ids[i] for i in range(n_chunks))
-            # mtime is unknown at ns precision: the next run hashes the file once, then records its stat.
-            entries[document_id] = Entry(document_id, source, sha, chunk_ids, DONE, size=size)
+            known = old.get(document_id)
+            if known is not None and known.done and known.sha256 == sha:
+                entries[document_id] = replace(known, chunk_ids=chunk_ids)
+            else:  # mtime is not known at ns precision: the next run hashes the file once, then records its stat
+                entries[document_id] = Entry(document_id, source, sha, chunk_ids, DONE, size=meta.get("size"))
         else:
             store.delete_document(document_id)
             entries[document_id] = Entry(document_id, source, sha, (), PENDING, prev_sha256=sha)

@@ -32,6 +32,7 @@ class _Held:
     fd: int
     thread: int
     depth: int
+    command: str
 
 
 _held: dict[str, _Held] = {}
@@ -39,21 +40,24 @@ _guard = threading.Lock()
 
 
 @contextmanager
-def write_lock(data_dir: Path, command: str = "ingest") -> Iterator[None]:
-    """Hold the data dir's write lock for the block; raise `IndexBusy` at once if another writer has it."""
+def write_lock(data_dir: Path, command: str = "ingest", wait: float = 0.0) -> Iterator[None]:
+    """Hold the data dir's write lock for the block.
+
+    With `wait=0` (the CLI) a busy lock raises `IndexBusy` at once; a server handling short writes may pass a
+    few seconds to queue behind another writer instead, and gets `IndexBusy` only when they run out.
+    """
     data_dir = Path(data_dir)
     key = str(data_dir.resolve())
     me = threading.get_ident()
-    with _guard:
-        held = _held.get(key)
-        if held is not None:
-            if held.thread != me:
-                raise IndexBusy(
-                    f"Another {command} in this process is writing to {key}; wait for it to finish, then try again."
-                )
-            held.depth += 1
-        else:
-            _held[key] = _acquire(data_dir, key, command, me)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            _enter(data_dir, key, command, me)
+            break
+        except IndexBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
     try:
         yield
     finally:
@@ -63,6 +67,19 @@ def write_lock(data_dir: Path, command: str = "ingest") -> Iterator[None]:
             if held.depth == 0:
                 del _held[key]
                 os.close(held.fd)  # closing the descriptor releases the flock
+
+
+def _enter(data_dir: Path, key: str, command: str, me: int) -> None:
+    with _guard:
+        held = _held.get(key)
+        if held is None:
+            _held[key] = _acquire(data_dir, key, command, me)
+        elif held.thread == me:
+            held.depth += 1
+        else:
+            raise IndexBusy(
+                f"Another {held.command} in this process is writing to {key}; wait for it to finish, then try again."
+            )
 
 
 def _acquire(data_dir: Path, key: str, command: str, thread: int) -> _Held:
@@ -93,7 +110,7 @@ def _acquire(data_dir: Path, key: str, command: str, thread: int) -> _Held:
     info = json.dumps({"pid": os.getpid(), "command": command, "started": time.strftime("%Y-%m-%d %H:%M:%S")})
     os.ftruncate(fd, 0)
     os.pwrite(fd, info.encode(), 0)
-    return _Held(fd, thread, 1)
+    return _Held(fd, thread, 1, command)
 
 
 def _describe_holder(fd: int) -> str:
@@ -102,11 +119,3 @@ def _describe_holder(fd: int) -> str:
         return f"Another {info['command']} (PID {int(info['pid'])}, started {info['started']})"
     except (OSError, ValueError, KeyError, TypeError):
         return "Another process"
-
-
-def holder_pid(data_dir: Path) -> int | None:
-    """The PID written by the current (or last) holder, for tests and `rag status`; None if unknown."""
-    try:
-        return int(json.loads((Path(data_dir) / LOCK_NAME).read_text() or "{}")["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None

@@ -266,6 +266,38 @@ def test_documents_left_pending_are_finished_even_by_a_run_over_other_sources(tm
     assert sorted(state for state, _, _ in manifest_rows(tmp_path / "rag-data").values()) == ["done"] * 4
 
 
+def test_a_foreign_write_costs_one_store_scan_not_a_reread_and_spares_api_documents(
+    tmp_path: Path, open_index: Any, counting: CountingEmbedder
+) -> None:
+    """Another writer (the HTTP API) changes the store behind the manifest: the next ingest rebuilds the manifest
+    from the store, keeps what it knew of unchanged files (no file is read), and never deletes a client's document,
+    even one whose source names a vanished file under the folder."""
+    from rag.chunking import chunk_document
+    from rag.documents import Document, Section
+
+    folder = tmp_path / "docs"
+    make_corpus(folder, 6)
+    index = open_index()
+    index.ingest([folder])
+    doc = Document(str(folder / "part0" / "gone.txt"), [Section("A memo a client upserted.")], document_id="memo-1")
+    chunks = chunk_document(doc, 200, 30)
+    for chunk in chunks:
+        chunk.metadata["origin"] = "api"
+    index.store.add(chunks, index.embedder.embed([c.text for c in chunks]))
+    index.store.bump_generation()
+    embedded = counting.texts
+
+    with files_opened() as opened:
+        report = open_index().ingest([folder])
+    assert counts(report) == (0, 0, 6, 0) and counting.texts == embedded
+    assert not [p for p in opened if p.startswith(str(folder))]
+    assert "memo-1_0" in snapshot(index)
+    assert "memo-1" not in manifest_rows(tmp_path / "rag-data")
+    with files_opened() as opened:  # and the manifest is in step again: no rebuild, no read
+        assert counts(open_index().ingest([folder])) == (0, 0, 6, 0)
+    assert not [p for p in opened if p.startswith(str(folder))]
+
+
 def test_the_progress_callback_counts_files_and_chunks(tmp_path: Path, open_index: Any) -> None:
     folder = tmp_path / "docs"
     make_corpus(folder, 8)
@@ -289,6 +321,32 @@ def test_a_second_ingest_in_another_thread_is_refused(tmp_path: Path, open_index
         thread.join()
         open_index().ingest([folder])  # the holding thread itself may ingest (the CLI takes the lock first)
     assert len(errors) == 1 and isinstance(errors[0], IndexBusy) and "in this process" in str(errors[0])
+
+
+def test_a_writer_may_wait_for_the_lock_instead(tmp_path: Path) -> None:
+    from rag.errors import IndexBusy
+    from rag.lock import write_lock
+
+    data = tmp_path / "rag-data"
+    taken, release, order = threading.Event(), threading.Event(), []
+
+    def holder() -> None:
+        with write_lock(data, "ingest"):
+            taken.set()
+            release.wait(30)
+            order.append("holder done")
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    taken.wait(30)
+    with pytest.raises(IndexBusy):
+        with write_lock(data, "upsert"):
+            pass
+    threading.Timer(0.2, release.set).start()
+    with write_lock(data, "upsert", wait=30):
+        order.append("waiter in")
+    thread.join()
+    assert order == ["holder done", "waiter in"]
 
 
 def _capture(errors: list[Exception], fn: Any) -> None:
