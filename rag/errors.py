@@ -5,7 +5,8 @@
     ├── SourceError             one source could not be read; reported per source, never fatal to a batch (422)
     │   └── UnsupportedFormat   no connector for this file type (415)
     ├── StoreError              the index cannot be opened or written (503)
-    │   └── EmbedderMismatch    the collection was built by another embedder (409)
+    │   ├── EmbedderMismatch    the collection was built by another embedder (409)
+    │   └── IndexBusy           another ingest or reindex is writing to the same data dir (409)
     ├── EmbeddingError          the embedder failed (model missing, endpoint down) (502)
     └── LLMError                the LLM endpoint failed (502)
 
@@ -56,6 +57,12 @@ class EmbedderMismatch(StoreError):
     http_status = 409
 
 
+class IndexBusy(StoreError):
+    """Another process (or thread) holds the data dir's write lock; the message names it."""
+
+    http_status = 409
+
+
 class EmbeddingError(RagError):
     http_status = 502
 
@@ -68,6 +75,7 @@ __all__ = [
     "ConfigError",
     "EmbedderMismatch",
     "EmbeddingError",
+    "IndexBusy",
     "LLMError",
     "RagError",
     "SourceError",

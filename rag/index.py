@@ -21,6 +21,9 @@ from rag.errors import ConfigError
 from rag.filters import build_where
 from rag.keyword import KeywordIndex
 from rag.llm import ChatLLM
+from rag.lock import write_lock
+from rag.manifest import FILE_NAME as MANIFEST_FILE
+from rag.manifest import Manifest
 from rag.offline import ensure_offline_env
 from rag.reindex import ReindexJob
 from rag.retrieval import FusionConfig, Retriever
@@ -52,6 +55,7 @@ class Index:
         self.retriever = Retriever(self.store, self.embedder, self.keyword, FusionConfig.from_settings(settings))
         # One writer at a time (embedded Chroma, one process); readers never wait for it.
         self._write_lock = threading.Lock()
+        self._manifest_db: Manifest | None = None
 
     def ingest(
         self,
@@ -60,27 +64,30 @@ class Index:
         exclude: Sequence[str] = (),
         progress: Callable[[IngestEvent], None] | None = None,
     ) -> IngestReport:
-        """Sync files and folders into the index (see `rag.indexing`); bad sources are reported, not raised."""
-        with self._write_lock:
-            return self._ingest(sources, include, exclude, progress)
+        """Sync files and folders into the index (see `rag.indexing`); bad sources are reported, not raised.
 
-    def _ingest(
-        self,
-        sources: Iterable[str | Path],
-        include: Sequence[str],
-        exclude: Sequence[str],
-        progress: Callable[[IngestEvent], None] | None,
-    ) -> IngestReport:
-        return indexing.ingest(
-            sources,
-            self.store,
-            self.embedder,
-            self.settings.chunk_size,
-            self.settings.chunk_overlap,
-            include,
-            exclude,
-            progress,
-        )
+        Holds the data dir's write lock meanwhile: a second ingest or reindex gets `IndexBusy` naming this one;
+        other writes through this Index (uploads, API upserts) wait for it.
+        """
+        with self._write_lock, write_lock(self.settings.data_dir, "ingest"):
+            return indexing.ingest(
+                sources,
+                self.store,
+                self.embedder,
+                self.settings.chunk_size,
+                self.settings.chunk_overlap,
+                include,
+                exclude,
+                progress,
+                manifest=self._manifest(),
+                batch_chunks=self.settings.embed_batch_size * 8,
+            )
+
+    def _manifest(self) -> Manifest:
+        """The manifest beside the store (opened on the first ingest: read-only commands never create it)."""
+        if self._manifest_db is None:
+            self._manifest_db = Manifest(self.settings.data_dir / MANIFEST_FILE, self.settings.collection)
+        return self._manifest_db
 
     def estimate_cost(
         self, sources: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()

@@ -86,6 +86,7 @@ class ReindexJob:
         from rag.chunking import get_encoding
         from rag.cost import price_per_million
         from rag.indexing import embed_text
+        from rag.lock import write_lock
 
         started = time.perf_counter()
         store = self._index.store
@@ -117,7 +118,7 @@ class ReindexJob:
                 yield embed(rows)
 
         # Writes through this Index wait for the build and swap, so no chunk added meanwhile is left behind.
-        with self._index._write_lock:
+        with self._index._write_lock, write_lock(self._settings.data_dir, "reindex"):
             incoming = store.build_replacement(self._embedder.identity, pages(), self._embed_model)
             self._index._swap_in(self._settings, self._embedder, self._embed_model, incoming)
         return ReindexReport(

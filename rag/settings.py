@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(
-        Path("rag-data"), description="Where the index lives: Chroma files and the keyword index (RAG_DATA_DIR)."
+        Path("rag-data"),
+        description="Where the index lives: Chroma files, the sync manifest and the keyword index (RAG_DATA_DIR).",
     )
     collection: str = Field("default", description="Collection name (RAG_COLLECTION).")
     chroma_url: str | None = Field(

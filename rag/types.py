@@ -149,7 +149,8 @@ class IngestReport:
 class IngestEvent:
     """Progress of an ingest, sent to the `progress` callback after each source.
 
-    `status` is one of "added", "updated", "unchanged", "failed", "skipped"; `detail` holds the error or reason.
+    `status` is one of "added", "updated", "unchanged", "failed", "skipped"; `detail` holds the error or reason;
+    `chunks` are this source's chunks written, `chunks_done` those of the whole run so far, `seconds` since it began.
     """
 
     source: str
@@ -158,3 +159,13 @@ class IngestEvent:
     total: int
     chunks: int = 0
     detail: str = ""
+    chunks_done: int = 0
+    seconds: float = 0.0
+
+    @property
+    def files_per_second(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks_done / self.seconds if self.seconds > 0 else 0.0
