@@ -24,7 +24,7 @@ from bs4 import (
 )
 from bs4.dammit import EncodingDetector
 
-from connectors.base import register
+from connectors.base import DEFAULT_OPTIONS, LoadOptions, register
 from connectors.formats.text import decode_or_fail
 from rag.documents import Section
 
@@ -38,8 +38,8 @@ _CELLS = frozenset(("td", "th"))
 _SPACES = re.compile(r"\s+")
 
 
-@register(".html", ".htm")
-def load_html(path: Path, data: bytes) -> tuple[list[Section], str, str]:
+@register(".html", ".htm", ".xhtml", mimes=("text/html", "application/xhtml+xml"))
+def load_html(path: Path, data: bytes, options: LoadOptions = DEFAULT_OPTIONS) -> tuple[list[Section], str, str]:
     with warnings.catch_warnings():
         # XHTML served as .html is fine to read as HTML; the warning would only be noise (and fail strict tests).
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
