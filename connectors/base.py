@@ -33,6 +33,8 @@ class LoadOptions:
     pdf_passwords: Mapping[str, str] = field(default_factory=dict)
     #: Web: fetch private, loopback and link-local addresses too (off: SSRF guard).
     allow_private: bool = False
+    #: Web: host names fetched even when they resolve to private addresses (an intranet server), e.g. "wiki.lan".
+    allow_hosts: tuple[str, ...] = ()
     #: Web: seconds for connecting and for each read; the whole download must also end within `fetch_seconds`.
     timeout: float = 15.0
     fetch_seconds: float = 60.0
