@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import connectors
 from rag import indexing
 from rag.chat import answer_stream
 from rag.embeddings import Embedder, make_embedder
@@ -45,7 +46,7 @@ class Index:
         exclude: Sequence[str] = (),
         progress: Callable[[IngestEvent], None] | None = None,
     ) -> IngestReport:
-        """Sync files and folders into the index (see `rag.indexing`); bad sources are reported, not raised."""
+        """Sync files, folders and http(s) URLs into the index (see `rag.indexing`); bad sources are reported."""
         return indexing.ingest(
             sources,
             self.store,
@@ -55,6 +56,20 @@ class Index:
             include,
             exclude,
             progress,
+            options=self.load_options(),
+        )
+
+    def load_options(self) -> connectors.LoadOptions:
+        """The connectors' limits and secrets, from settings (connectors never read settings themselves)."""
+        s = self.settings
+        mb = 1024 * 1024
+        return connectors.LoadOptions(
+            max_file_bytes=int(s.max_file_mb * mb),
+            max_unpacked_bytes=int(s.max_unpacked_mb * mb),
+            pdf_passwords={glob: pw.get_secret_value() for glob, pw in s.pdf_passwords.items()},
+            allow_private=s.web_allow_private,
+            allow_hosts=tuple(s.web_allow_hosts),
+            timeout=s.web_timeout,
         )
 
     def search(

@@ -40,11 +40,12 @@ def ingest(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     progress: Progress | None = None,
+    options: connectors.LoadOptions | None = None,
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     sources = [str(s) for s in sources]
-    found: list[Path] = []
+    found: list[Path | str] = []  # files, and http(s) URLs as given
     for item in connectors.discover(sources, include, exclude):
         if isinstance(item, UnsupportedFormat):
             report.skipped.append({"source": item.source, "reason": item.reason})
@@ -55,7 +56,7 @@ def ingest(
     changed = False
     total = len(found)
     for done, path in enumerate(found, start=1):
-        status, chunks, detail = _sync_one(path, store, embedder, chunk_size, chunk_overlap)
+        status, chunks, detail = _sync_one(path, store, embedder, chunk_size, chunk_overlap, options)
         if status == "failed":
             report.failed.append({"source": str(path), "error": detail})
         else:
@@ -72,10 +73,17 @@ def ingest(
     return report
 
 
-def _sync_one(path: Path, store: ChromaStore, embedder: Embedder, size: int, overlap: int) -> tuple[str, int, str]:
-    """Index one file; returns (status, chunks written, error). Never raises for a bad file."""
+def _sync_one(
+    path: Path | str,
+    store: ChromaStore,
+    embedder: Embedder,
+    size: int,
+    overlap: int,
+    options: connectors.LoadOptions | None = None,
+) -> tuple[str, int, str]:
+    """Index one file or URL; returns (status, chunks written, error). Never raises for a bad source."""
     try:
-        doc = connectors.load(path)
+        doc = connectors.load(path, options)
     except SourceError as exc:
         return "failed", 0, exc.reason
     except Exception as exc:  # a parser bug must cost one file, not the batch
@@ -94,16 +102,16 @@ def _sync_one(path: Path, store: ChromaStore, embedder: Embedder, size: int, ove
 
 
 def _delete_vanished(
-    sources: list[str], found: list[Path], store: ChromaStore, include: Sequence[str], exclude: Sequence[str]
+    sources: list[str], found: list[Path | str], store: ChromaStore, include: Sequence[str], exclude: Sequence[str]
 ) -> list[str]:
     """Remove documents indexed from under a folder given now whose files are gone.
 
     Only for a plain folder walk: with include/exclude globs a file left out is not known to be gone.
     """
-    folders = [Path(s).resolve() for s in sources if Path(s).is_dir()]
+    folders = [Path(s).resolve() for s in sources if not connectors.is_url(s) and Path(s).is_dir()]
     if not folders or include or exclude:
         return []
-    seen = {document_id_for(str(p.resolve())) for p in found}
+    seen = {document_id_for(str(p.resolve())) for p in found if isinstance(p, Path)}
     gone = []
     for document_id, source in store.document_sources().items():
         if document_id in seen:

@@ -61,6 +61,25 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question.")
     search_mode: SearchMode = Field("hybrid", description="hybrid (dense + BM25, fused by RRF), dense or keyword.")
 
+    # --- connectors: reading sources (issue #4) ---
+    max_file_mb: float = Field(
+        50, gt=0, description="Files (and downloads) larger than this many MB are reported, not read."
+    )
+    max_unpacked_mb: float = Field(
+        200, gt=0, description="DOCX/PPTX/EPUB that would unpack to more than this many MB are refused (zip bombs)."
+    )
+    pdf_passwords: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Passwords for encrypted PDFs by glob on path or name, e.g. {"reports/*.pdf" = "s3cret"}.',
+    )
+    web_allow_private: bool = Field(
+        False, description="Let `rag ingest URL` fetch private, loopback and link-local addresses (SSRF guard off)."
+    )
+    web_allow_hosts: list[str] = Field(
+        default_factory=list, description="Host names fetched even when they resolve to private addresses."
+    )
+    web_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a web server to connect or answer.")
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, v: int, info: Any) -> int:
@@ -85,6 +104,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = "***" if value.get_secret_value() else ""
+            elif isinstance(value, dict):  # pdf_passwords: show the patterns, never the passwords
+                value = {k: "***" if isinstance(v, SecretStr) else v for k, v in value.items()}
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value

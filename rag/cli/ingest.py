@@ -1,4 +1,4 @@
-"""`rag ingest SOURCE...` — sync files and folders into the index, with a progress bar."""
+"""`rag ingest SOURCE...` — sync files, folders and URLs into the index, with a progress bar."""
 
 from __future__ import annotations
 
@@ -10,17 +10,20 @@ from rag.cli._common import EXIT_OK, EXIT_REPORTED, emit, index, show_progress
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("ingest", parents=[common], help="index files, folders (recursive) and re-sync them")
-    p.add_argument("sources", nargs="+", metavar="SOURCE", help="a file or a folder")
+    p = sub.add_parser("ingest", parents=[common], help="index files, folders (recursive) and URLs, and re-sync them")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="a file, a folder or an http(s) URL")
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files matching GLOB")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files matching GLOB")
+    p.add_argument(
+        "--allow-private", action="store_true", help="let URLs reach private, loopback and link-local addresses"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    idx = index(args)
+    idx = index(args, web_allow_private=True if args.allow_private else None)
     bar = None
     if show_progress(args):
         from tqdm import tqdm
