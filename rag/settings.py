@@ -69,14 +69,14 @@ class Settings(BaseSettings):
         200, gt=0, description="DOCX/PPTX/EPUB that would unpack to more than this many MB are refused (zip bombs)."
     )
     pdf_passwords: dict[str, SecretStr] = Field(
-        default_factory=dict,
+        {},
         description='Passwords for encrypted PDFs by glob on path or name, e.g. {"reports/*.pdf" = "s3cret"}.',
     )
     web_allow_private: bool = Field(
         False, description="Let `rag ingest URL` fetch private, loopback and link-local addresses (SSRF guard off)."
     )
     web_allow_hosts: list[str] = Field(
-        default_factory=list, description="Host names fetched even when they resolve to private addresses."
+        [], description="Host names fetched even when they resolve to private addresses."
     )
     web_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a web server to connect or answer.")
 
