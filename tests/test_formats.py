@@ -31,7 +31,8 @@ def make_docx(path: Path) -> Path:
     d.add_paragraph("The meal allowance in Europe is 45 euros a day.")
     d.add_heading("Hotels", level=2)
     table = d.add_table(rows=2, cols=3)
-    for cell, text in zip(table.rows[0].cells + table.rows[1].cells, ["City", "Cap", "Note", "Paris", "180", ""]):
+    cells = table.rows[0].cells + table.rows[1].cells
+    for cell, text in zip(cells, ["City", "Cap", "Note", "Paris", "180", ""], strict=True):
         cell.text = text
     d.add_heading("Taxis", level=1)
     d.add_paragraph("Taxis need a receipt.")
