@@ -270,3 +270,20 @@ def test_pdf_passwords_are_given_per_file_pattern(tmp_path: Path) -> None:
         connectors.load(locked)
     with pytest.raises(SourceError, match="encrypted: wrong password"):
         connectors.load(other, options)
+
+
+# --- pathological HTML ----------------------------------------------------------------------------------------
+
+
+def test_pathological_html_neither_crashes_nor_hangs(tmp_path: Path) -> None:
+    deep = b"<p>Before the abyss.</p>" + b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000
+    unclosed = b"<html><body><p>Opening words." + b"<p><i><span>word " * 200_000
+    tag_soup = b"<p>" + b"<b>x</b>" * 800_000
+    cases = {"deep.html": deep, "unclosed.html": unclosed, "soup.html": tag_soup}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+
+    assert connectors.load(tmp_path / "deep.html").text.startswith("Before the abyss.")
+    assert connectors.load(tmp_path / "unclosed.html").text.startswith("Opening words.")
+    with pytest.raises(SourceError, match=r"too many HTML tags \(1,600,001; the limit is 1,500,000\)"):
+        connectors.load(tmp_path / "soup.html")
