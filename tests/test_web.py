@@ -3,7 +3,11 @@ targets before any connection (and after redirects), and the size and time limit
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -234,3 +238,42 @@ def test_discover_passes_urls_through() -> None:
         "https://example.org/a.pdf",
         "http://example.org/",
     ]
+
+
+# --- through the index and the CLI ----------------------------------------------------------------------------
+
+
+def test_a_url_is_ingested_into_the_real_index_with_its_metadata(server: Server, make_index: Any) -> None:
+    url = server.add("/policy", PAGE)
+    index = make_index(web_allow_private=True)
+
+    report = index.ingest([url])
+    hits = index.search("refunds paid within 14 days", top_k=1, mode="keyword")
+
+    assert (report.added, report.failed) == (1, [])
+    meta = hits[0].metadata
+    assert (meta["source"], meta["title"], meta["mime"], meta["heading"]) == (
+        url,
+        "Refund policy",
+        "text/html",
+        "Refunds",
+    )
+    assert meta["size"] == len(PAGE) and len(meta["sha256"]) == 64
+    assert index.ingest([url]).unchanged == 1  # same bytes: skipped by content hash
+
+
+def test_rag_ingest_refuses_loopback_unless_allow_private(server: Server, tmp_path: Path) -> None:
+    url = server.add("/policy", PAGE)
+
+    def rag(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "rag.cli", "ingest", url, "--json", "--data-dir", str(tmp_path / "d"), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=dict(os.environ))
+
+    refused = rag()
+    assert refused.returncode == 3, refused.stderr
+    assert json.loads(refused.stdout)["failed"] == [
+        {"source": url, "error": "refused: 127.0.0.1 is a loopback address (use --allow-private to fetch it)"}
+    ]
+    allowed = rag("--allow-private")
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["added"] == 1
