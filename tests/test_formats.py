@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import docx
 import pptx
@@ -287,3 +288,16 @@ def test_pathological_html_neither_crashes_nor_hangs(tmp_path: Path) -> None:
     assert connectors.load(tmp_path / "unclosed.html").text.startswith("Opening words.")
     with pytest.raises(SourceError, match=r"too many HTML tags \(1,600,001; the limit is 1,500,000\)"):
         connectors.load(tmp_path / "soup.html")
+
+
+def test_settings_reach_the_connectors_and_passwords_stay_masked(make_index: Any, tmp_path: Path) -> None:
+    (tmp_path / "rag.toml").write_text(
+        'max_file_mb = 2\nweb_allow_hosts = ["wiki.lan"]\n[pdf_passwords]\n"reports/*.pdf" = "s3cret"\n'
+    )
+    index = make_index()
+
+    options = index.load_options()
+
+    assert options.pdf_passwords == {"reports/*.pdf": "s3cret"} and options.max_file_bytes == 2 * 1024 * 1024
+    assert (options.allow_private, options.allow_hosts) == (False, ("wiki.lan",))
+    assert index.settings.masked()["pdf_passwords"] == {"reports/*.pdf": "***"}
