@@ -27,7 +27,7 @@ class LoadOptions:
 
     max_file_bytes: int = 50 * MB
     #: Zip-based formats (DOCX, PPTX, EPUB): refuse when the entries would unpack to more than this in total…
-    max_unpacked_bytes: int = 200 * MB
+    max_unpacked_bytes: int = 100 * MB
     #: …or when they unpack to more than 10 MB at a compression ratio above this (text compresses ~5-20:1).
     max_compression_ratio: float = 100.0
     pdf_passwords: Mapping[str, str] = field(default_factory=dict)

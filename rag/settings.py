@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         50, gt=0, description="Files (and downloads) larger than this many MB are reported, not read."
     )
     max_unpacked_mb: float = Field(
-        200, gt=0, description="DOCX/PPTX/EPUB that would unpack to more than this many MB are refused (zip bombs)."
+        100, gt=0, description="DOCX/PPTX/EPUB that would unpack to more than this many MB are refused (zip bombs)."
     )
     pdf_passwords: dict[str, SecretStr] = Field(
         {},

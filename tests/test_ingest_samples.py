@@ -57,7 +57,7 @@ def _bad_files(folder: Path) -> dict[str, str]:
     with zipfile.ZipFile(folder / "bomb.docx", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("[Content_Types].xml", "<Types/>")
         with z.open("word/document.xml", "w", force_zip64=True) as fh:
-            for _ in range(300):
+            for _ in range(150):
                 fh.write(b"\0" * (1024 * 1024))
     return {
         "empty.docx": "not a valid DOCX (zip error",
@@ -68,7 +68,7 @@ def _bad_files(folder: Path) -> dict[str, str]:
         "soup.html": "too many HTML tags",
         "words.pptx": "not a valid PPTX",
         "huge.txt": "over the 50 MB limit",
-        "bomb.docx": "archive bomb? it would unpack to 300 MB, over the 200 MB limit",
+        "bomb.docx": "archive bomb? it would unpack to 150 MB, over the 100 MB limit",
     }
 
 
