@@ -10,6 +10,7 @@ proxy would make the connection somewhere we did not check.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import ipaddress
 import socket
@@ -189,7 +190,8 @@ def _document(url: str, final: str, response: httpx.Response, data: bytes, optio
         loader = loader_for(path)
     if loader is None:
         raise UnsupportedFormat(url, f"unsupported content type '{mime or 'none'}'")
-    sections, title, found_mime = run_loader(loader, path, data, options, url)
+    text_data = _with_declared_charset(data, mime, response.headers.get("content-type", ""))
+    sections, title, found_mime = run_loader(loader, path, text_data, options, url)
     return Document(
         source=url,
         sections=sections,
@@ -200,6 +202,21 @@ def _document(url: str, final: str, response: httpx.Response, data: bytes, optio
         size=len(data),
         extra={"final_url": final} if final != url else {},
     )
+
+
+def _with_declared_charset(data: bytes, mime: str, content_type: str) -> bytes:
+    """Text whose Content-Type names its charset, re-encoded as UTF-8 with a BOM, which every text loader takes as
+    proof (and which outranks a contradicting <meta charset>, as the HTTP header does in browsers)."""
+    charset = next(
+        (p.split("=", 1)[1].strip().strip("\"'") for p in content_type.split(";")[1:] if "charset=" in p.lower()), ""
+    )
+    textual = mime.startswith("text/") or mime in ("application/json", "application/xhtml+xml", "application/x-ndjson")
+    if not charset or not textual or data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data
+    try:
+        return codecs.BOM_UTF8 + data.decode(charset, errors="replace").encode("utf-8")
+    except LookupError:  # a charset name Python does not know: let the loader detect
+        return data
 
 
 def _last_modified(response: httpx.Response) -> float | None:

@@ -108,6 +108,16 @@ def test_files_are_read_by_content_type_or_else_by_the_url_suffix(server: Server
         connectors.load(zip_url, PRIVATE)
 
 
+def test_the_charset_of_the_content_type_header_is_honoured(server: Server) -> None:
+    latin = server.add("/note.txt", "Crème brûlée au café, naïve".encode("latin-1"), "text/plain; charset=ISO-8859-1")
+    cyrillic = "<html><head><meta charset='utf-8'><title>Москва</title></head><body><p>Столица России</p></body>"
+    page = server.add("/ru", cyrillic.encode("cp1251"), 'text/html; charset="windows-1251"')  # the header wins
+
+    assert connectors.load(latin, PRIVATE).text == "Crème brûlée au café, naïve"
+    doc = connectors.load(page, PRIVATE)
+    assert (doc.title, doc.text) == ("Москва", "Столица России")
+
+
 def test_redirects_are_followed_and_errors_reported(server: Server) -> None:
     target = server.add("/new", PAGE)
     server.routes["/old"] = (301, {"Location": "/new"}, b"")
