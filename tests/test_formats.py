@@ -120,6 +120,15 @@ def test_csv_caption_row_above_the_header_is_kept(tmp_path: Path) -> None:
     assert connectors.load(tmp_path / "cups.csv").text == "Stanley Cups\nTeam: Blues | Location: STL | Cups: 1"
 
 
+def test_csv_header_only_and_a_monster_field(tmp_path: Path) -> None:
+    (tmp_path / "head.csv").write_text("Name,City\n")
+    (tmp_path / "monster.csv").write_text('a,b\n1,"' + "x" * 200_000 + '"\n')
+
+    assert connectors.load(tmp_path / "head.csv").text == "Name | City"
+    with pytest.raises(SourceError, match=r"not a valid CSV: field larger than field limit"):
+        connectors.load(tmp_path / "monster.csv")
+
+
 # --- JSON -----------------------------------------------------------------------------------------------------
 
 
