@@ -58,10 +58,11 @@ def _decode(data: bytes) -> str:
     best = matches.best()
     if best is None:
         raise UndecodableText("not text: could not detect the encoding (is it a binary file?)")
-    # Short Western text fits cp1250 and cp1252 equally well and the detector then picks cp1250 ("naïve" becomes
-    # "naďve"); on a tie, Windows' Western code page is by far the likelier author.
+    # Short Western text fits cp1250, cp1252 and DOS code pages like cp775 about equally well, and the detector then
+    # picks one of the others ("naïve" becomes "naďve", "Zürich" "Z³rich"); on a near-tie, Windows' Western code
+    # page is by far the likelier author.
     for match in matches:
-        tie = match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.01
+        tie = match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.05
         if tie and "cp1252" in (match.encoding, *match.could_be_from_charset):
             try:
                 return data.decode("cp1252")

@@ -14,16 +14,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from connectors.base import loader_for, supported_suffixes
-from rag.documents import Document
+from connectors.base import DEFAULT_OPTIONS, Loader, LoadOptions, human_size, loader_for, supported_suffixes
+from rag.documents import Document, Section
 from rag.errors import SourceError, UnsupportedFormat
 
 
 def discover(
     paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
-) -> Iterator[Path | SourceError]:
+) -> Iterator[Path | str | SourceError]:
     """Yield the files to load under `paths`, and a SourceError for each path that cannot be used.
 
+    An http(s) URL is yielded as the string it is (`load` fetches it).
     A file named explicitly is yielded as given (or UnsupportedFormat, so the user hears why it was skipped). A
     folder is walked recursively in sorted order for supported files, skipping hidden entries and surviving
     symlink loops. `include`/`exclude` are fnmatch globs tried on the path relative to the folder and on the file
@@ -35,6 +36,9 @@ def discover(
     seen_files: set[tuple[int, int]] = set()
     seen_dirs: set[tuple[int, int]] = set()
     for raw in paths:
+        if is_url(raw):
+            yield str(raw)
+            continue
         path = Path(raw)
         try:
             st = path.stat()
@@ -142,9 +146,22 @@ def _unsupported(path: Path) -> UnsupportedFormat:
     return UnsupportedFormat(str(path), f"unsupported file type {kind} (supported: {supported})")
 
 
-def load(path: str | Path) -> Document:
-    """Read one file into a Document; raises SourceError (or UnsupportedFormat) with a reason a user can act on."""
-    path = Path(path)
+def is_url(source: str | Path) -> bool:
+    return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
+
+
+def load(source: str | Path, options: LoadOptions | None = None) -> Document:
+    """Read one file (or fetch one http(s) URL) into a Document.
+
+    Raises SourceError (or UnsupportedFormat) with a reason a user can act on; a file over
+    `options.max_file_bytes` is refused before a byte of it is read.
+    """
+    options = options or DEFAULT_OPTIONS
+    if is_url(source):
+        from connectors.web import fetch  # httpx is imported only when a URL is given
+
+        return fetch(str(source), options)
+    path = Path(source)
     loader = loader_for(path)
     if loader is None:
         raise _unsupported(path)
@@ -153,22 +170,17 @@ def load(path: str | Path) -> Document:
         st = path.stat()
         if stat.S_ISDIR(st.st_mode):
             raise SourceError(source, "is a folder: use discover() to walk it")
-        data = path.read_bytes()
+        if st.st_size > options.max_file_bytes:
+            raise SourceError(source, _too_big(st.st_size, options))
+        with path.open("rb") as fh:
+            data = fh.read(options.max_file_bytes + 1)  # the file may have grown since stat()
+        if len(data) > options.max_file_bytes:
+            raise SourceError(source, _too_big(len(data), options))
     except FileNotFoundError as exc:
         raise SourceError(str(path), "not found") from exc
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, on older Pythons
         raise SourceError(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
-    try:
-        sections, title, mime = loader(path, data)
-    except SourceError as exc:
-        if exc.source == source:
-            raise
-        raise type(exc)(source, exc.reason) from exc
-    except Exception as exc:  # a parser bug costs this file, with a reason, never the batch
-        raise SourceError(source, f"could not read {path.suffix} file: {type(exc).__name__}: {exc}") from exc
-    sections = [s for s in sections if s.text.strip()]
-    if not sections:
-        raise SourceError(source, "empty: no text could be extracted")
+    sections, title, mime = run_loader(loader, path, data, options, source)
     return Document(
         source=source,
         sections=sections,
@@ -178,3 +190,29 @@ def load(path: str | Path) -> Document:
         mtime=st.st_mtime,
         size=len(data),
     )
+
+
+def _too_big(size: int, options: LoadOptions) -> str:
+    return f"over the {human_size(options.max_file_bytes)} limit ({human_size(size)}; raise max_file_mb to read it)"
+
+
+def run_loader(
+    loader: Loader, path: Path, data: bytes, options: LoadOptions, source: str
+) -> tuple[list[Section], str, str]:
+    """Call a format loader; every failure becomes a SourceError for `source`, and no text is an error too."""
+    try:
+        sections, title, mime = loader(path, data, options)
+    except SourceError as exc:
+        if exc.source == source:
+            raise
+        raise type(exc)(source, exc.reason) from exc
+    except RecursionError as exc:
+        raise SourceError(source, f"could not read {path.suffix or 'the'} file: nested too deeply") from exc
+    except MemoryError as exc:
+        raise SourceError(source, "could not read: it needs more memory than is available") from exc
+    except Exception as exc:  # a parser bug costs this file, with a reason, never the batch
+        raise SourceError(source, f"could not read {path.suffix} file: {type(exc).__name__}: {exc}") from exc
+    sections = [s for s in sections if s.text.strip()]
+    if not sections:
+        raise SourceError(source, "empty: no text could be extracted")
+    return sections, title, mime

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import connectors
 from rag import cost, indexing, records
 from rag.chat import ChatConfig, answer_stream, standalone_question
 from rag.clusters import Clustering
@@ -64,7 +65,7 @@ class Index:
         exclude: Sequence[str] = (),
         progress: Callable[[IngestEvent], None] | None = None,
     ) -> IngestReport:
-        """Sync files and folders into the index (see `rag.indexing`); bad sources are reported, not raised.
+        """Sync files, folders and http(s) URLs into the index (see `rag.indexing`); bad sources are reported.
 
         Holds the data dir's write lock meanwhile: a second ingest or reindex gets `IndexBusy` naming this one;
         other writes through this Index (uploads, API upserts) wait for it.
@@ -81,7 +82,21 @@ class Index:
                 progress,
                 manifest=self._manifest(),
                 batch_chunks=self.settings.embed_batch_size * 8,
+                options=self.load_options(),
             )
+
+    def load_options(self) -> connectors.LoadOptions:
+        """The connectors' limits and secrets, from settings (connectors never read settings themselves)."""
+        s = self.settings
+        mb = 1024 * 1024
+        return connectors.LoadOptions(
+            max_file_bytes=int(s.max_file_mb * mb),
+            max_unpacked_bytes=int(s.max_unpacked_mb * mb),
+            pdf_passwords={glob: pw.get_secret_value() for glob, pw in s.pdf_passwords.items()},
+            allow_private=s.web_allow_private,
+            allow_hosts=tuple(s.web_allow_hosts),
+            timeout=s.web_timeout,
+        )
 
     def _manifest(self) -> Manifest:
         """The manifest beside the store (opened on the first ingest: read-only commands never create it)."""
@@ -166,7 +181,7 @@ class Index:
         name replaces it.
         """
         name = Path(filename or "upload").name
-        doc = records.uploaded_document(indexing.load_upload(name, data), name, metadata)
+        doc = records.uploaded_document(indexing.load_upload(name, data, self.load_options()), name, metadata)
         with self._write_lock:
             return indexing.upsert_documents(
                 [doc], self.store, self.embedder, self.settings.chunk_size, self.settings.chunk_overlap

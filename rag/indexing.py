@@ -108,6 +108,7 @@ def ingest(
     manifest: Manifest | None = None,
     batch_chunks: int = DEFAULT_BATCH_CHUNKS,
     overlap: bool = True,
+    options: connectors.LoadOptions | None = None,
 ) -> IngestReport:
     """Sync `sources` into `store`; bad sources are reported in the result, never raised.
 
@@ -118,7 +119,7 @@ def ingest(
     if manifest is None:
         manifest = Manifest(":memory:", store.name)
     try:
-        return _Run(store, embedder, manifest, chunk_size, chunk_overlap, progress, batch_chunks).run(
+        return _Run(store, embedder, manifest, chunk_size, chunk_overlap, progress, batch_chunks, options).run(
             [str(s) for s in sources], include, exclude, overlap
         )
     finally:
@@ -136,7 +137,9 @@ class _Run:
         chunk_overlap: int,
         progress: Progress | None,
         batch_chunks: int,
+        options: connectors.LoadOptions | None = None,
     ) -> None:
+        self.options = options  # size limits, PDF passwords, web rules: connectors never read settings
         self.store, self.embedder, self.manifest = store, embedder, manifest
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.progress = progress
@@ -232,7 +235,7 @@ class _Run:
             except OSError as exc:
                 return _Failed(name, f"cannot read: {exc.strerror or exc}", document_id)
         try:
-            doc = connectors.load(item)
+            doc = connectors.load(item, self.options)
         except SourceError as exc:
             return _Failed(name, exc.reason, document_id)
         except Exception as exc:  # a parser bug must cost one file, not the batch
@@ -445,7 +448,7 @@ def upsert_documents(
     return [doc.document_id for doc in docs]
 
 
-def load_upload(filename: str, data: bytes) -> Document:
+def load_upload(filename: str, data: bytes, options: connectors.LoadOptions | None = None) -> Document:
     """Read an uploaded file's bytes with the connector for its suffix (via a private temporary file)."""
     import tempfile
 
@@ -460,6 +463,6 @@ def load_upload(filename: str, data: bytes) -> Document:
         path = Path(tmp) / name  # the file's own name: loaders take a title from it
         path.write_bytes(data)
         try:
-            return connectors.load(path)
+            return connectors.load(path, options)
         except SourceError as exc:
             raise type(exc)(filename, exc.reason) from exc

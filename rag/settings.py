@@ -131,6 +131,25 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Ingest asks before spending more than this on a paid embedding API (--yes skips)."
     )
 
+    # --- connectors: reading sources (issue #4) ---
+    max_file_mb: float = Field(
+        50, gt=0, description="Files (and downloads) larger than this many MB are reported, not read."
+    )
+    max_unpacked_mb: float = Field(
+        100, gt=0, description="DOCX/PPTX/EPUB that would unpack to more than this many MB are refused (zip bombs)."
+    )
+    pdf_passwords: dict[str, SecretStr] = Field(
+        {},
+        description='Passwords for encrypted PDFs by glob on path or name, e.g. {"reports/*.pdf" = "s3cret"}.',
+    )
+    web_allow_private: bool = Field(
+        False, description="Let `rag ingest URL` fetch private, loopback and link-local addresses (SSRF guard off)."
+    )
+    web_allow_hosts: list[str] = Field(
+        [], description="Host names fetched even when they resolve to private addresses."
+    )
+    web_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a web server to connect or answer.")
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, v: int, info: Any) -> int:
@@ -155,6 +174,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = "***" if value.get_secret_value() else ""
+            elif isinstance(value, dict):  # pdf_passwords: show the patterns, never the passwords
+                value = {k: "***" if isinstance(v, SecretStr) else v for k, v in value.items()}
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value

@@ -320,7 +320,7 @@ def test_unsupported_suffix_is_reported_with_the_supported_ones(tmp_path: Path) 
 
 
 def test_a_new_format_plugs_in_by_registering_a_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def load_shout(path: Path, data: bytes) -> tuple[list[Section], str, str]:
+    def load_shout(path: Path, data: bytes, options: connectors.LoadOptions) -> tuple[list[Section], str, str]:
         return [Section(data.decode().upper())], "shouted", "text/x-shout"
 
     monkeypatch.setitem(base._LOADERS, ".shout", load_shout)
@@ -332,7 +332,7 @@ def test_a_new_format_plugs_in_by_registering_a_loader(tmp_path: Path, monkeypat
 
 
 def test_a_loader_bug_costs_one_file_as_a_source_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def buggy(path: Path, data: bytes) -> tuple[list[Section], str, str]:
+    def buggy(path: Path, data: bytes, options: connectors.LoadOptions) -> tuple[list[Section], str, str]:
         raise KeyError("oops")
 
     monkeypatch.setitem(base._LOADERS, ".bug", buggy)

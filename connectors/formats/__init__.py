@@ -3,6 +3,6 @@
 To add a format, write `formats/<name>.py` with a `@register(".ext")` loader and import it here.
 """
 
-from connectors.formats import html, markdown, pdf, text
+from connectors.formats import csvfile, docx, epub, html, jsonfile, markdown, pdf, pptx, text
 
-__all__ = ["html", "markdown", "pdf", "text"]
+__all__ = ["csvfile", "docx", "epub", "html", "jsonfile", "markdown", "pdf", "pptx", "text"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from connectors.base import register
+from connectors.base import DEFAULT_OPTIONS, LoadOptions, register
 from connectors.formats.text import decode_or_fail
 from rag.documents import Section
 
@@ -21,8 +21,8 @@ _NOT_PARAGRAPH = re.compile(r"^ {0,3}([-*+>|]|\d+[.)])(\s|$)")
 _FRONT_MATTER_TITLE = re.compile(r"^title:\s*['\"]?(.*?)['\"]?\s*$", re.IGNORECASE)
 
 
-@register(".md", ".markdown")
-def load_markdown(path: Path, data: bytes) -> tuple[list[Section], str, str]:
+@register(".md", ".markdown", mimes=("text/markdown", "text/x-markdown"))
+def load_markdown(path: Path, data: bytes, options: LoadOptions = DEFAULT_OPTIONS) -> tuple[list[Section], str, str]:
     sections, title = parse_markdown(decode_or_fail(path, data))
     return sections, title or path.stem, "text/markdown"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
 
-from connectors.base import register
+from connectors.base import DEFAULT_OPTIONS, LoadOptions, register
 from rag.documents import Section
 from rag.errors import SourceError
 
@@ -29,13 +29,13 @@ _FILE_NAME = re.compile(r"\.(pdf|docx?|pptx?|xlsx?|odt|rtf|txt|indd|tex)$", re.I
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 
 
-@register(".pdf")
-def load_pdf(path: Path, data: bytes) -> tuple[list[Section], str, str]:
+@register(".pdf", mimes=("application/pdf", "application/x-pdf"))
+def load_pdf(path: Path, data: bytes, options: LoadOptions = DEFAULT_OPTIONS) -> tuple[list[Section], str, str]:
     source = str(path)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
-            _decrypt(reader, source)
+            _decrypt(reader, source, options.password_for(path))
         pages = reader.pages
         count = len(pages)
     except SourceError:
@@ -64,15 +64,19 @@ def load_pdf(path: Path, data: bytes) -> tuple[list[Section], str, str]:
     return sections, _title(reader) or path.stem, "application/pdf"
 
 
-def _decrypt(reader: PdfReader, source: str) -> None:
-    try:
-        ok = reader.decrypt("")
-    except DependencyError as exc:
-        raise _needs_crypto(source) from exc
-    except (FileNotDecryptedError, PdfReadError, NotImplementedError) as exc:
-        raise SourceError(source, f"encrypted: cannot decrypt ({_short(exc)})") from exc
-    if not ok:
-        raise SourceError(source, "encrypted: password required")
+def _decrypt(reader: PdfReader, source: str, password: str | None) -> None:
+    """The empty password first (it opens owner-password-only files), then the one configured for this file."""
+    for candidate in ("", password) if password else ("",):
+        try:
+            if reader.decrypt(candidate):
+                return
+        except DependencyError as exc:
+            raise _needs_crypto(source) from exc
+        except (FileNotDecryptedError, PdfReadError, NotImplementedError) as exc:
+            raise SourceError(source, f"encrypted: cannot decrypt ({_short(exc)})") from exc
+    if password:
+        raise SourceError(source, "encrypted: wrong password (the one set in pdf_passwords for this file)")
+    raise SourceError(source, "encrypted: password required (set one for this file in pdf_passwords)")
 
 
 def _needs_crypto(source: str) -> SourceError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.base import register
+from connectors.base import DEFAULT_OPTIONS, LoadOptions, register
 from connectors.encoding import UndecodableText, decode_text
 from rag.documents import Section
 from rag.errors import SourceError
@@ -12,8 +12,8 @@ from rag.errors import SourceError
 _MIME = {".rst": "text/x-rst"}
 
 
-@register(".txt", ".text", ".log", ".rst")
-def load_text(path: Path, data: bytes) -> tuple[list[Section], str, str]:
+@register(".txt", ".text", ".log", ".rst", mimes=("text/plain", "text/x-rst"))
+def load_text(path: Path, data: bytes, options: LoadOptions = DEFAULT_OPTIONS) -> tuple[list[Section], str, str]:
     text = decode_or_fail(path, data).strip()
     return ([Section(text)] if text else []), path.stem, _MIME.get(path.suffix.lower(), "text/plain")
 
