@@ -43,7 +43,8 @@ def run_llamaindex(folder: Path, workdir: Path, runner: OnnxRunner, chunk_size: 
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    client = chromadb.PersistentClient(path=str(workdir / "chroma"), settings=ChromaSettings(anonymized_telemetry=False))
+    settings = ChromaSettings(anonymized_telemetry=False)
+    client = chromadb.PersistentClient(path=str(workdir / "chroma"), settings=settings)
     collection = client.get_or_create_collection("baseline", metadata={"hnsw:space": "cosine"})
     pipeline = IngestionPipeline(
         transformations=[SentenceSplitter(chunk_size=chunk_size, chunk_overlap=overlap), make_embedding(runner)],

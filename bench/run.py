@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     REPO,
     OnnxRunner,
     fp32_reference,
@@ -50,12 +50,11 @@ GOALS = {
 
 def measure_ingest(sizes: dict[str, Any], work: Path, threads: int, fp32: bytes, log) -> dict[str, Any]:
     """raw embedder, our ingest, its unchanged re-run, and the llama-index baseline on the same folder."""
+    import connectors
     import rag
     from bench.baseline import run_llamaindex
     from rag.chunking import chunk_document
     from rag.indexing import embed_text
-
-    import connectors
 
     out: dict[str, Any] = {}
     folder = write_corpus(load_corpus(sizes["ingest_docs"]), work / "corpus")
@@ -221,8 +220,8 @@ ROWS = [
 
 def table(result: dict[str, Any]) -> str:
     lines = [f"rag-plugin bench ({result['mode']}, {result['threads']} ONNX threads, {result['cpus']} CPUs)", ""]
-    lines.append(f"| {"metric":<44} | {'value':>14} | goal |")
-    lines.append(f"|{"-" * 46}|{'-' * 16}|------|")
+    lines.append(f"| {'metric':<44} | {'value':>14} | goal |")
+    lines.append(f"|{'-' * 46}|{'-' * 16}|------|")
     for key, label, fmt in ROWS:
         if result.get(key) is None:
             continue

@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import peak_rss_mb  # noqa: E402
-from bench.quality import load_queries  # noqa: E402
+from bench.common import peak_rss_mb
+from bench.quality import load_queries
 
 
 def build_and_query(chunks: int, vectors: np.ndarray, corpus: list[dict], queries: int, workdir: Path) -> dict:
@@ -47,8 +47,15 @@ def build_and_query(chunks: int, vectors: np.ndarray, corpus: list[dict], querie
             vec = vec / np.linalg.norm(vec)
             text = f"{text} (copy {copy})"
         document_id = f"scifact{doc['_id']}c{copy}"
-        meta = {"source": f"/scifact/{doc['_id']}-{copy}.txt", "document_id": document_id, "title": doc["title"],
-                "mime": "text/plain", "ordinal": 0, "n_chunks": 1, "sha256": document_id}
+        meta = {
+            "source": f"/scifact/{doc['_id']}-{copy}.txt",
+            "document_id": document_id,
+            "title": doc["title"],
+            "mime": "text/plain",
+            "ordinal": 0,
+            "n_chunks": 1,
+            "sha256": document_id,
+        }
         batch.append(Chunk(f"{document_id}_0", text, document_id, 0, meta))
         rows.append(vec)
         if len(batch) == 5000 or n == chunks - 1:
@@ -72,7 +79,8 @@ def build_and_query(chunks: int, vectors: np.ndarray, corpus: list[dict], querie
         t0 = time.perf_counter()
         index.search(q, top_k=5, mode="dense")
         dense.append((time.perf_counter() - t0) * 1000)
-    disk = {p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in (workdir / "rag-data").iterdir()}
+    data = workdir / "rag-data"
+    disk = {p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in data.iterdir()}
     return {
         "chunks": index.store.count(),
         "synthetic_chunks": max(0, chunks - len(corpus)),
