@@ -180,7 +180,8 @@ def run(quick: bool = False, sizes: dict[str, Any] | None = None, threads: int =
         quality = measure_quality(sizes, threads, fp32, fp32_how, work, log)
         result.update(measure_scale(sizes, quality, work, log))
         result.update({k: v for k, v in quality.items() if not k.startswith("_")})
-        result.update(measure_cold_start(work, sizes["cold_runs"]))
+        if sizes["cold_runs"]:
+            result.update(measure_cold_start(work, sizes["cold_runs"]))
     result["seconds"] = time.perf_counter() - started
     result["goals"] = GOALS
     return result

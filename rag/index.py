@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag import indexing
 from rag.chat import answer_stream
 from rag.embeddings import Embedder, make_embedder
 from rag.keyword import KeywordIndex
@@ -46,6 +45,8 @@ class Index:
         progress: Callable[[IngestEvent], None] | None = None,
     ) -> IngestReport:
         """Sync files and folders into the index (see `rag.indexing`); bad sources are reported, not raised."""
+        from rag import indexing  # here, not at the top: the file parsers cost `rag search` ~1 s of start-up
+
         return indexing.ingest(
             sources,
             self.store,
@@ -91,6 +92,8 @@ class Index:
 
         The old collection is replaced only once the new one is complete.
         """
+        from rag import indexing
+
         total = self.store.count()
         batch = max(self.settings.embed_batch_size * 8, 256)
 
