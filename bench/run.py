@@ -1,7 +1,7 @@
 """rag-plugin against the baseline a user would pick instead, measured side by side in one run.
 
     python bench/run.py            # full: 2,000 abstracts ingested, all 809 train queries, 100k chunks queried
-    python bench/run.py --quick    # under 10 minutes on 2 cores: 300 abstracts, 150 queries, 20k chunks
+    python bench/run.py --quick    # under 10 minutes on 2 cores: 200 abstracts, 100 queries on 800, 20k chunks
     python bench/run.py --json     # the same, one JSON object on stdout (also written to --out)
 
 The machine may be shared, so ratios measured in one run are the figures to trust; CPU-ms per chunk (process CPU
@@ -33,7 +33,7 @@ from bench.common import (
     write_corpus,
 )
 
-QUICK = {"ingest_docs": 300, "quality_docs": 1200, "quality_queries": 150, "scale_chunks": 20_000, "queries": 100,
+QUICK = {"ingest_docs": 200, "quality_docs": 800, "quality_queries": 100, "scale_chunks": 20_000, "queries": 100,
          "cold_runs": 3}  # fmt: skip
 FULL = {"ingest_docs": 2000, "quality_docs": None, "quality_queries": None, "scale_chunks": 100_000, "queries": 300,
         "cold_runs": 3}  # fmt: skip

@@ -41,7 +41,7 @@ OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Output sizes of OpenAI's own models; any other model name is probed once (one small request).
 OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 OPENAI_MAX_TOKENS = 8191
-DEFAULT_VARIANT = "shipped"  # see rag/onnx_variants.py; must equal Settings.embed_variant's default
+DEFAULT_VARIANT = "int8-per-channel"  # see rag/onnx_variants.py; must equal Settings.embed_variant's default
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class LocalOnnxEmbedder:
             raise ConfigError(f"embed_threads must be 0 (all cores) or more, not {threads}")
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
-        self.token_budget = self.TOKEN_BUDGET
+        self.token_budget = onnx_variants.token_budget(variant, self.TOKEN_BUDGET)
         self.variant = variant  # which graph of the same weights runs (rag/onnx_variants.py)
         self._lock = threading.Lock()
         self._session: onnxruntime.InferenceSession | None = None

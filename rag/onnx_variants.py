@@ -41,6 +41,16 @@ def identity_variant(variant: str) -> str:
         ) from None
 
 
+def token_budget(variant: str, default: int) -> int:
+    """Most tokens per onnxruntime call for `variant`; 1 means one text per call.
+
+    Dynamic quantisation scales activations per call, over every row: batched, a text's vector would depend on its
+    batch-mates (cosine down to 0.93 for a short text among long ones). Alone, vectors are reproducible, and no
+    padding is computed; measured, this costs no CPU per chunk (26.7 CPU-ms alone vs 30.9 batched, 1 thread).
+    """
+    return 1 if variant == INT8_PER_CHANNEL else default
+
+
 def cache_dir() -> Path:
     """Where derived graphs live: `$RAG_MODEL_CACHE`, else `$XDG_CACHE_HOME/rag-plugin/models` (~/.cache)."""
     explicit = os.environ.get("RAG_MODEL_CACHE")
