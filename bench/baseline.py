@@ -7,6 +7,7 @@ in a fresh persistent Chroma. Needs the `[bench]` extra (llama-index-vector-stor
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ def run_llamaindex(folder: Path, workdir: Path, runner: OnnxRunner, chunk_size: 
         transformations=[SentenceSplitter(chunk_size=chunk_size, chunk_overlap=overlap), make_embedding(runner)],
         vector_store=ChromaVectorStore(chroma_collection=collection),
     )
+    # It warns once per file that optional readers (PDF, DOCX…) are missing; plain .txt needs none of them.
+    logging.getLogger("llama_index.core.readers.file.base").setLevel(logging.ERROR)
     with timed() as t:
         documents = SimpleDirectoryReader(str(folder)).load_data(show_progress=False)
         nodes = pipeline.run(documents=documents, show_progress=False)
