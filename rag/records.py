@@ -24,22 +24,20 @@ from typing import Any
 
 from rag.documents import Document, Section, document_id_for
 from rag.errors import ConfigError
+from rag.filters import to_timestamp
 
 SOURCES = ("file", "email", "chat")
 PLUGIN_FIELDS = ("source", "source_id", "url", "created_at", "author")
 
 
 def parse_date(value: str, field: str = "created_at") -> float:
-    """Any ISO 8601 date or date-time → epoch seconds; a date without a zone is taken as UTC."""
+    """Any ISO 8601 date or date-time (or epoch seconds) → epoch seconds; a date without a zone is taken as UTC."""
     try:
-        when = datetime.fromisoformat(value.strip())
-    except (AttributeError, ValueError) as exc:
+        return to_timestamp(value)
+    except ConfigError as exc:
         raise ConfigError(
             f"{field} must be an ISO 8601 date such as 2024-05-01 or 2024-05-01T12:30:00Z, got {value!r}."
         ) from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
 
 
 def _extra(metadata: dict[str, Any] | None) -> dict[str, Any]:

@@ -30,3 +30,22 @@ def emit(obj: dict[str, Any]) -> None:
 def show_progress(args: argparse.Namespace) -> bool:
     """Progress bars go to stderr, only for a person watching: hidden with --quiet or when not a TTY."""
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def print_sources(answer: Any, blank_line: bool = True) -> None:
+    """After a streamed answer: its cited sources (flagging unsupported claims), or the closest passages when the
+    documents held no answer, then any warnings on stderr. Shared by `rag ask` and `rag chat`."""
+    from rag.prompts import describe
+
+    lead = "\n" if blank_line else ""
+    if answer.citations:
+        print(f"{lead}sources:")
+        for c in answer.citations:
+            mark = "" if c.supported else "  (claim not supported by this passage)"
+            print(f"  [{c.n}] {describe(answer.results[c.n - 1])}{mark}")
+    elif not answer.found and answer.results:
+        print(f"{lead}closest passages:")
+        for r in answer.results[:3]:
+            print(f"  - {describe(r)}")
+    for warning in answer.warnings:
+        print(f"warning: {warning}", file=sys.stderr)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from rag.cli._common import EXIT_OK, emit, index
+from rag.cli._common import EXIT_OK, emit, index, print_sources
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -26,18 +25,5 @@ def run(args: argparse.Namespace) -> int:
     for delta in stream:
         print(delta, end="", flush=True)
     print()
-    answer = stream.answer
-    from rag.prompts import describe
-
-    if answer.citations:
-        print("\nsources:")
-        for c in answer.citations:
-            mark = "" if c.supported else "  (claim not supported by this passage)"
-            print(f"  [{c.n}] {describe(answer.results[c.n - 1])}{mark}")
-    elif not answer.found and answer.results:
-        print("\nclosest passages:")
-        for r in answer.results[:3]:
-            print(f"  - {describe(r)}")
-    for warning in answer.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    print_sources(stream.answer)
     return EXIT_OK

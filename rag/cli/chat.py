@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from rag.cli._common import EXIT_OK, index
+from rag.cli._common import EXIT_OK, index, print_sources
 
 HELP = "commands: /reset forgets the conversation, /quit (or Ctrl-D) leaves"
 
@@ -25,7 +25,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rag.prompts import describe
 
     idx = index(args)
     history: list[dict[str, str]] = []
@@ -54,17 +53,7 @@ def run(args: argparse.Namespace) -> int:
             print(delta, end="", flush=True)
         print()
         answer = stream.answer
-        if answer.citations:
-            print("sources:")
-            for c in answer.citations:
-                mark = "" if c.supported else "  (claim not supported by this passage)"
-                print(f"  [{c.n}] {describe(answer.results[c.n - 1])}{mark}")
-        elif not answer.found and answer.results:
-            print("closest passages:")
-            for r in answer.results[:3]:
-                print(f"  - {describe(r)}")
-        for warning in answer.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        print_sources(answer, blank_line=False)
         if args.timings:
             t = answer.timings
             print(
