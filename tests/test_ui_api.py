@@ -168,3 +168,30 @@ def test_documents_table_and_map_rows() -> None:
     assert list(frame["where"])[:2] == ["", "Intro"]
     assert set(map_colors(frame)) == {"a.txt", RETRIEVED, QUESTION}
     assert "70% of the variance" in map_caption(emap) and "2 chunks of 2 documents" in map_caption(emap)
+
+
+def test_the_map_can_be_coloured_by_topic_cluster(tmp_path: Path, make_index: Any) -> None:
+    """Documents of clearly separate topics land in separate named clusters, and the map groups points by them."""
+    from ui.views import cluster_labels
+
+    folder = tmp_path / "topics"
+    folder.mkdir()
+    topics = {
+        "volcano": "The volcano erupted, lava and ash covered the crater slopes; magma rose through the vent.",
+        "bakery": "The baker kneaded dough, proofed the sourdough loaves and baked bread in a hot oven.",
+    }
+    for name, text in topics.items():
+        for i in range(3):
+            (folder / f"{name}-{i}.txt").write_text(f"{text} Note {i} about the {name}.")
+    index = make_index()
+    index.ingest([folder])
+    labels = cluster_labels(index.clusters(k=2))
+    emap = index.embedding_map()
+    frame = map_frame(emap, labels)
+    by_topic: dict[str, set[str]] = {}
+    for p in emap.points:
+        by_topic.setdefault(Path(p.source).name.split("-")[0], set()).add(labels[p.document_id])
+    assert all(len(groups) == 1 for groups in by_topic.values()), by_topic  # one cluster per topic
+    assert by_topic["volcano"] != by_topic["bakery"]
+    assert set(frame["group"]) == set(labels.values()) and all(g.startswith("topic ") for g in frame["group"])
+    assert len(map_colors(frame)) >= 2

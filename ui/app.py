@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 from rag import RagError
 from ui.chat import ANY, AskOptions, Message, TurnResult, chat_turn
 from ui.render import EMPTY_SOURCES, status_markdown
-from ui.views import DOC_COLUMNS, document_choices, documents_table, map_caption, map_colors, map_frame, progress_html
+from ui.views import (
+    DOC_COLUMNS,
+    cluster_labels,
+    document_choices,
+    documents_table,
+    map_caption,
+    map_colors,
+    map_frame,
+    progress_html,
+)
 from ui.workspace import Workspace
 
 # Before gradio is imported (lazily, below): its analytics would look up outside hosts at launch.
@@ -217,16 +226,21 @@ def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
         timer.tick(poll, collection, [docs.progress, timer, *view[:-1]], show_progress="hidden")
 
         # --- the embedding map ----------------------------------------------------------------------------------
-        def draw(name: str, turn: TurnResult) -> tuple[Any, str]:
+        def draw(name: str, turn: TurnResult, colour_by: str) -> tuple[Any, str]:
             try:
-                result = ws.index(name).embedding_map(turn.question or None, turn.result_ids)
+                index = ws.index(name)
+                result = index.embedding_map(turn.question or None, turn.result_ids)
+                # Topic clusters (k-means, k by silhouette) are named by their distinctive terms.
+                clusters = cluster_labels(index.clusters()) if colour_by == "topic cluster" and result.points else None
             except RagError as exc:
                 return gr.skip(), f"⚠️ {exc}"
-            frame = map_frame(result)
+            frame = map_frame(result, clusters)
             return gr.ScatterPlot(value=frame, color_map=map_colors(frame)), map_caption(result)
 
-        emap.draw.click(draw, [collection, last_turn], [emap.plot, emap.caption])
-        map_tab.select(draw, [collection, last_turn], [emap.plot, emap.caption])
+        map_inputs = [collection, last_turn, emap.colour_by]
+        emap.draw.click(draw, map_inputs, [emap.plot, emap.caption])
+        emap.colour_by.change(draw, map_inputs, [emap.plot, emap.caption])
+        map_tab.select(draw, map_inputs, [emap.plot, emap.caption])
     return demo
 
 

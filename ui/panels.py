@@ -56,6 +56,7 @@ class MapPanel:
     draw: Any
     caption: Any
     plot: Any
+    colour_by: Any
 
 
 def chat_panel(examples: Sequence[str], top_k: int = 5, mode: str = "hybrid", llm: bool = True) -> ChatPanel:
@@ -152,6 +153,9 @@ def documents_panel() -> DocumentsPanel:
 def map_panel() -> MapPanel:
     with gr.Row():
         draw = gr.Button("Redraw the map", elem_id="rag-map-draw", size="sm")
+        colour_by = gr.Radio(
+            ["document", "topic cluster"], value="document", label="Colour by", elem_id="rag-map-colour", scale=2
+        )
     caption = gr.Markdown(elem_id="rag-map-caption")
     plot = gr.ScatterPlot(
         x="x",
@@ -165,4 +169,4 @@ def map_panel() -> MapPanel:
         label="Embedding map",
         elem_id="rag-map",
     )
-    return MapPanel(draw, caption, plot)
+    return MapPanel(draw, caption, plot, colour_by)

@@ -6,7 +6,7 @@ As in `ui.render`, everything that comes from a file or a document is escaped be
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -84,17 +84,25 @@ def document_choices(docs: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(f"{file_name(d['source'])} · {d['chunks']} chunks · {d['source']}", d["document_id"]) for d in docs]
 
 
-def map_frame(emap: EmbeddingMap) -> pd.DataFrame:
-    """The map as rows for a scatter plot: one per chunk, coloured by document; the retrieved chunks and the
-    question get categories of their own so they stand out."""
+def map_frame(emap: EmbeddingMap, clusters: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The map as rows for a scatter plot: one per chunk, coloured by document (or by the topic cluster named in
+    `clusters`, document_id → label); the retrieved chunks and the question get categories of their own."""
     import pandas as pd
 
     retrieved = set(emap.highlight)
+
+    def group(p: Any) -> str:
+        if p.id in retrieved:
+            return RETRIEVED
+        if clusters is not None:
+            return clusters.get(p.document_id, "unclustered")
+        return file_name(p.source)
+
     rows = [
         {
             "x": p.x,
             "y": p.y,
-            "group": RETRIEVED if p.id in retrieved else file_name(p.source),
+            "group": group(p),
             "document": file_name(p.source),
             "where": f"page {p.page}" if p.page is not None else (p.heading or ""),
             "text": p.text[:160],
@@ -109,8 +117,13 @@ def map_frame(emap: EmbeddingMap) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["x", "y", "group", "document", "where", "text"])
 
 
+def cluster_labels(clustering: Any) -> dict[str, str]:
+    """document_id → "topic n: its distinctive terms", from `Index.clusters()`."""
+    return {d["document_id"]: f"topic {c.id + 1}: {c.label}" for c in clustering.clusters for d in c.documents}
+
+
 def map_colors(frame: pd.DataFrame) -> dict[str, str]:
-    """One colour per document (cycling), red for the question, gold for the retrieved chunks."""
+    """One colour per document or cluster (cycling), red for the question, gold for the retrieved chunks."""
     docs = [g for g in dict.fromkeys(frame["group"]) if g not in (QUESTION, RETRIEVED)]
     colors = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(docs)}
     return {**colors, RETRIEVED: "#edc948", QUESTION: "#e15759"}
