@@ -22,19 +22,6 @@ from ui.render import (
     status_markdown,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts" / "ui"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
-TIMEOUT_MS = 30_000
-
 
 def _result(n: int, source: str, text: str, score: float, **meta: Any) -> SearchResult:
     return SearchResult(f"doc{n}:0", text, score, {"source": source, "document_id": f"doc{n}", "page": None, **meta})
