@@ -195,3 +195,25 @@ def test_the_map_can_be_coloured_by_topic_cluster(tmp_path: Path, make_index: An
     assert by_topic["volcano"] != by_topic["bakery"]
     assert set(frame["group"]) == set(labels.values()) and all(g.startswith("topic ") for g in frame["group"])
     assert len(map_colors(frame)) >= 2
+
+
+def test_an_upload_to_a_paid_embedder_is_priced_first_and_refused_above_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI tells the price of an upload before a paid API embeds it, and refuses above the confirmation limit."""
+    from rag.index import Index
+    from rag.settings import load_settings
+    from tests.embed_server import EmbeddingServer
+
+    with EmbeddingServer(dim=1536) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        settings = load_settings(embed_model="openai:text-embedding-3-small", data_dir=tmp_path / "paid")
+        ws = Workspace(Index(settings))
+        notice = ws.check_cost(ws.default, [rag.demo_corpus()])
+        assert notice is not None and "tokens" in notice and "$0.0" in notice and "/1M tokens" in notice
+        assert not server.requests  # pricing embeds nothing
+        strict = Workspace(Index(settings.model_copy(update={"embed_confirm_above_usd": 0.0})))
+        with pytest.raises(rag.ConfigError, match="embed_confirm_above_usd"):
+            strict.check_cost(strict.default, [rag.demo_corpus()])
+    local = Workspace(rag.open_index(data_dir=tmp_path / "local"))
+    assert local.check_cost(local.default, [rag.demo_corpus()]) is None  # local models cost nothing

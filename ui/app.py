@@ -188,10 +188,13 @@ def build_app(index: Index, examples: Sequence[str] | None = None) -> gr.Blocks:
             if not sources:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip()
             try:
+                cost = ws.check_cost(name, sources)  # a paid embedding API: the price first, refused above the limit
                 job = ws.start_ingest(name, sources)
             except RagError as exc:
                 gr.Warning(str(exc))
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            if cost:
+                gr.Info(cost)
             return progress_html(job.snapshot()), gr.Timer(active=True), None, None
 
         def upload(files: list[str] | None, name: str) -> tuple[Any, ...]:

@@ -174,6 +174,22 @@ class Workspace:
             stored.append(dest)
         return stored
 
+    def check_cost(self, collection: str, sources: Sequence[str | Path]) -> str | None:
+        """Before an upload into a collection embedded by a paid API: what it will cost (tokens, price), or a
+        refusal when that is above `embed_confirm_above_usd` — as `rag ingest` does without `--yes`. None for a
+        local embedder, which costs nothing (and is not worth parsing the files twice for)."""
+        index = self.index(collection)
+        if not index.settings.embed_model.strip().startswith("openai:"):
+            return None
+        estimate = index.estimate_cost([str(s) for s in sources])
+        limit = index.settings.embed_confirm_above_usd
+        if estimate.usd > limit:
+            raise rag.ConfigError(
+                f"Not indexed: {estimate.summary()} — above the ${limit:g} limit (embed_confirm_above_usd). "
+                "Raise the limit, or run `rag ingest --yes` from a terminal."
+            )
+        return f"Embedding cost: {estimate.summary()}"
+
     def start_ingest(self, collection: str, sources: Sequence[str | Path]) -> IngestJob:
         """Ingest in the background; one job per collection at a time."""
         current = self.job(collection)
