@@ -9,13 +9,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import connectors
-from rag import cost, indexing, records
+from rag import records
 from rag.chat import ChatConfig, answer_stream, standalone_question
 from rag.clusters import Clustering
-from rag.cost import CostEstimate
 from rag.embedding_map import EmbeddingMap, build_map
 from rag.embeddings import Embedder, make_embedder
 from rag.errors import ConfigError
@@ -31,6 +29,13 @@ from rag.retrieval import FusionConfig, Retriever
 from rag.settings import Settings, load_settings
 from rag.store import ChromaStore
 from rag.types import Answer, AnswerStream, IngestEvent, IngestReport, SearchResult
+
+if TYPE_CHECKING:
+    import connectors
+    from rag.cost import CostEstimate
+
+# rag.indexing and rag.cost import the connectors (pypdf, lxml, python-docx, …, ~0.2 s): they are imported where
+# they are used, so `rag search` and `rag ask` start without them.
 
 
 class Index:
@@ -71,6 +76,8 @@ class Index:
         other writes through this Index (uploads, API upserts) wait for it.
         """
         with self._write_lock, write_lock(self.settings.data_dir, "ingest"):
+            from rag import indexing
+
             return indexing.ingest(
                 sources,
                 self.store,
@@ -87,6 +94,8 @@ class Index:
 
     def load_options(self) -> connectors.LoadOptions:
         """The connectors' limits and secrets, from settings (connectors never read settings themselves)."""
+        import connectors
+
         s = self.settings
         mb = 1024 * 1024
         return connectors.LoadOptions(
@@ -108,6 +117,8 @@ class Index:
         self, sources: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
     ) -> CostEstimate:
         """Tokens, chunks and price of what `ingest(sources)` would embed (nothing is embedded or written)."""
+        from rag import cost
+
         return cost.estimate(sources, self.settings, include, exclude, store=self.store)
 
     def search(
@@ -168,6 +179,8 @@ class Index:
         >>> index.upsert_texts([{"id": "memo-1", "text": "Lunch at noon."}])  # doctest: +SKIP
         ['memo-1']
         """
+        from rag import indexing
+
         docs = [records.text_document(item) for item in documents]
         with self._write_lock:
             return indexing.upsert_documents(
@@ -180,6 +193,8 @@ class Index:
         `metadata` is the plugin's; `source_id` defaults to the file name, so re-uploading a file of the same
         name replaces it.
         """
+        from rag import indexing
+
         name = Path(filename or "upload").name
         doc = records.uploaded_document(indexing.load_upload(name, data, self.load_options()), name, metadata)
         with self._write_lock:
