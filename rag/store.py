@@ -107,12 +107,7 @@ class ChromaStore:
             if create:
                 col = self._client.get_or_create_collection(
                     name,
-                    metadata={
-                        _EMBEDDER_KEY: self.identity.key(),
-                        _GENERATION: 0,
-                        _EMBED_MODEL: self.embed_model,
-                        **self._identity_meta(),
-                    },
+                    metadata=_collection_meta(self.identity, 0, self.embed_model),
                     configuration={"hnsw": {"space": "cosine"}},
                     embedding_function=None,
                 )
@@ -136,12 +131,6 @@ class ChromaStore:
                 f"Collection {name!r} was indexed with embedder {recorded!r}, but the configured embedder is "
                 f"{self.identity.key()!r}. Run `rag reindex` to re-embed it with the configured model, or {back}."
             )
-
-    def _identity_meta(self) -> dict[str, Any]:
-        return {
-            "rag:embedder_name": self.identity.name,
-            "rag:embedder_dimension": self.identity.dimension,
-        }
 
     # --- writing -------------------------------------------------------------------------------------------
     def add(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
@@ -318,14 +307,8 @@ class ChromaStore:
         self._drop(temp)
         new = self._client.create_collection(
             temp,
-            metadata={
-                _EMBEDDER_KEY: identity.key(),
-                # Past both generations, so caches of either collection (the keyword index) are rebuilt.
-                _GENERATION: self._max_generation() + 1,
-                _EMBED_MODEL: embed_model,
-                "rag:embedder_name": identity.name,
-                "rag:embedder_dimension": identity.dimension,
-            },
+            # Past both generations, so caches of either collection (the keyword index) are rebuilt.
+            metadata=_collection_meta(identity, self._max_generation() + 1, embed_model),
             configuration={"hnsw": {"space": "cosine"}},
             embedding_function=None,
         )
@@ -381,12 +364,6 @@ class ChromaStore:
         except Exception:
             return None
         return str((col.metadata or {}).get(_EMBEDDER_KEY, ""))
-
-    def recreate_as(self, identity: EmbedderIdentity, rows: Iterator[tuple[list[dict[str, Any]], np.ndarray]]) -> None:
-        """Rebuild under `identity` and swap in (this handle follows); the old collection is kept as `.previous`."""
-        self.swap_in(self.build_replacement(identity, rows))
-        self.identity = identity
-        self._col = self._open(self.name, create=False)
 
     def _rename(self, col: Any, name: str) -> None:
         try:
@@ -449,6 +426,17 @@ def drop_collection(path: Path | None, url: str | None, name: str) -> bool:
     except (NotFoundError, ValueError):
         return False
     return True
+
+
+def _collection_meta(identity: EmbedderIdentity, generation: int, embed_model: str) -> dict[str, Any]:
+    """What a collection records about itself: the embedder that made its vectors, and its change counter."""
+    return {
+        _EMBEDDER_KEY: identity.key(),
+        _GENERATION: generation,
+        _EMBED_MODEL: embed_model,
+        "rag:embedder_name": identity.name,
+        "rag:embedder_dimension": identity.dimension,
+    }
 
 
 def _public_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
