@@ -31,6 +31,8 @@ from rag.store import ChromaStore
 from rag.types import Answer, AnswerStream, IngestEvent, IngestReport, SearchResult
 
 if TYPE_CHECKING:
+    import numpy as np
+
     import connectors
     from rag.cost import CostEstimate
 
@@ -241,14 +243,17 @@ class Index:
         llm = self._llm() if want_llm else None
         config = self._chat_config()
         asked, warnings = standalone_question(question, history or [], llm, config)
-        results = self.search(asked, top_k, mode, filters)
+        retriever = self.retriever  # one snapshot: the vector below and the collection searched share a model
+        vector = retriever.embedder.embed_query(asked)  # once, for the search and for the not-found gate
+        k, how = top_k or self.settings.top_k, mode or self.settings.search_mode
+        results = retriever.search(asked, k, how, filters, embedding=vector)
         return answer_stream(
             question,
             results,
-            self.embedder,
+            retriever.embedder,
             llm,
             history=history,
-            relevance=self.relevance(asked, filters) if results else None,
+            relevance=self.relevance(asked, filters, vector) if results else None,
             config=config,
             standalone=asked,
             warnings=warnings,
@@ -285,12 +290,16 @@ class Index:
             raise ConfigError("chat() needs a conversation that ends with a user message.")
         return self.ask_stream(str(turns[-1]["content"]), top_k, use_llm, history=turns[:-1], filters=filters)
 
-    def relevance(self, query: str, filters: dict[str, Any] | None = None) -> float | None:
+    def relevance(
+        self, query: str, filters: dict[str, Any] | None = None, embedding: np.ndarray | None = None
+    ) -> float | None:
         """Cosine similarity of `query` to its closest chunk, whatever the search mode: the "not found" signal.
 
         Fused (RRF) scores are ranks, not comparable across queries, so the gate uses the dense similarity.
+        `embedding` is the query's vector when the caller has it already.
         """
-        closest = self.store.query(self.embedder.embed_query(query), 1, build_where(filters))
+        vector = self.embedder.embed_query(query) if embedding is None else embedding
+        closest = self.store.query(vector, 1, build_where(filters, self.settings.filter_date_field))
         return closest[0].score if closest else None
 
     def documents(self) -> list[dict[str, Any]]:
