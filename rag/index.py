@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 
 # rag.indexing and rag.cost import the connectors (pypdf, lxml, python-docx, …, ~0.2 s): they are imported where
 # they are used, so `rag search` and `rag ask` start without them.
+
+# Short writes (API upserts, deletes, UI removals) queue this long behind another writer before `IndexBusy`.
+WRITE_WAIT_S = 10.0
 
 
 class Index:
@@ -77,7 +81,7 @@ class Index:
         Holds the data dir's write lock meanwhile: a second ingest or reindex gets `IndexBusy` naming this one;
         other writes through this Index (uploads, API upserts) wait for it.
         """
-        with self._write_lock, write_lock(self.settings.data_dir, "ingest"):
+        with self._writing("ingest"):
             from rag import indexing
 
             return indexing.ingest(
@@ -93,6 +97,16 @@ class Index:
                 batch_chunks=self.settings.embed_batch_size * 8,
                 options=self.load_options(),
             )
+
+    @contextmanager
+    def _writing(self, command: str, wait: float = 0.0) -> Iterator[None]:
+        """One writer at a time: this Index's threads, then every process on the data dir (`IndexBusy` after
+        `wait` seconds). The keyword index is published when the write ends, even by an error."""
+        with self._write_lock, write_lock(self.settings.data_dir, command, wait=wait):
+            try:
+                yield
+            finally:
+                self.keyword.release()
 
     def load_options(self) -> connectors.LoadOptions:
         """The connectors' limits and secrets, from settings (connectors never read settings themselves)."""
@@ -184,7 +198,7 @@ class Index:
         from rag import indexing
 
         docs = [records.text_document(item) for item in documents]
-        with self._write_lock:
+        with self._writing("upsert", wait=WRITE_WAIT_S):
             return indexing.upsert_documents(
                 docs, self.store, self.embedder, self.settings.chunk_size, self.settings.chunk_overlap
             )
@@ -199,7 +213,7 @@ class Index:
 
         name = Path(filename or "upload").name
         doc = records.uploaded_document(indexing.load_upload(name, data, self.load_options()), name, metadata)
-        with self._write_lock:
+        with self._writing("upsert", wait=WRITE_WAIT_S):
             return indexing.upsert_documents(
                 [doc], self.store, self.embedder, self.settings.chunk_size, self.settings.chunk_overlap
             )[0]
@@ -218,7 +232,7 @@ class Index:
             where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         if where is None:
             return
-        with self._write_lock:
+        with self._writing("delete", wait=WRITE_WAIT_S):
             self.store.delete_where(where)
             self.store.bump_generation()
 
@@ -308,7 +322,7 @@ class Index:
 
     def remove_document(self, document_id: str) -> int:
         """Remove one document's chunks from the index (its file stays); returns how many were removed."""
-        with self._write_lock:
+        with self._writing("delete", wait=WRITE_WAIT_S):
             state = self.store.document_state(document_id)
             if state is None:
                 return 0

@@ -125,11 +125,8 @@ class Retriever:
         allowed = self.store.ids_where(where) if where else None
         if allowed is not None and not allowed:
             return []
-        # With a filter, rank everything and keep the allowed: BM25 has no pre-filter and a shallow list could
-        # hold no allowed chunk at all.
-        hits = self.keyword.search(query, k if allowed is None else self.keyword.size())
-        if allowed is not None:
-            hits = [(cid, s) for cid, s in hits if cid in allowed][:k]
+        # The keyword index holds no metadata: the filter's chunk ids (from Chroma) restrict it instead.
+        hits = self.keyword.search(query, k, allowed)
         found = {r.id: r for r in self.store.get([cid for cid, _ in hits])}
         return [
             SearchResult(cid, found[cid].text, score, found[cid].metadata)

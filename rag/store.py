@@ -8,10 +8,10 @@ embedder raises `EmbedderMismatch`, because vectors of different models are not 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -77,6 +77,16 @@ class DocumentState:
         return self.present == self.n_chunks
 
 
+class StoreListener(Protocol):
+    """Told of every write to a collection, after Chroma took it: how derived indexes (BM25) stay in step."""
+
+    def added(self, chunks: Sequence[Chunk]) -> None: ...
+
+    def deleted(self, *, document_id: str | None = None, ids: Collection[str] = ()) -> None: ...
+
+    def committed(self, old: int, new: int) -> None: ...
+
+
 class ChromaStore:
     """One collection of chunks, their vectors and metadata."""
 
@@ -93,6 +103,7 @@ class ChromaStore:
         self.embed_model = embed_model
         self.follow_swaps = True
         self.name = collection
+        self.listeners: list[StoreListener] = []
         self.url = url
         self.path = path
         self._client = _client(path, url)
@@ -147,20 +158,30 @@ class ChromaStore:
                     metadatas=[c.metadata for c in part],
                 )
             )
+            for listener in self.listeners:
+                listener.added(part)
 
     def delete_document(self, document_id: str) -> None:
         self._do(lambda col: col.delete(where={"document_id": document_id}))
+        for listener in self.listeners:
+            listener.deleted(document_id=document_id)
 
     def delete_where(self, where: dict[str, Any]) -> None:
         """Delete the chunks matching a `rag.filters` where clause; Chroma selects them (no scan on our side)."""
+        ids = self.ids_where(where) if self.listeners else set()  # listeners have no metadata to match
         self._do(lambda col: col.delete(where=where))
+        for listener in self.listeners:
+            listener.deleted(ids=ids)
 
     def bump_generation(self) -> None:
         """Mark the collection changed, so caches built from it (the keyword index) know to rebuild."""
         meta = self._fresh_meta()
-        meta[_GENERATION] = int(meta.get(_GENERATION, 0)) + 1
+        old = int(meta.get(_GENERATION, 0))
+        meta[_GENERATION] = old + 1
         meta.pop("hnsw:space", None)  # owned by the configuration; Chroma refuses to modify it
         self._do(lambda col: col.modify(metadata=meta))
+        for listener in self.listeners:
+            listener.committed(old, old + 1)
 
     def generation(self) -> int:
         return int(self._fresh_meta().get(_GENERATION, 0))

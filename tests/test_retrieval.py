@@ -1,6 +1,6 @@
 """Hybrid retrieval on a small generated corpus with the real embedder and a real Chroma: weighted fusion,
 metadata filters in every mode, MMR, and the keyword index kept in step with the store (add, update, delete,
-and a crash between writing chunks and marking the collection changed)."""
+a writer that died before committing, and writes the index was not told of)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rag.filters import build_where, matches, to_timestamp
 from rag.indexing import embed_text
 from rag.keyword import KeywordIndex
 from rag.retrieval import fuse
+from rag.store import ChromaStore
 from rag.types import SearchResult
 
 TOPICS = {
@@ -57,6 +58,10 @@ def index(make_index: Any, corpus: Path) -> Any:
 
 def _names(results: list[SearchResult]) -> list[str]:
     return [Path(r.source).name for r in results]
+
+
+def _names_of(hits: list[tuple[str, float]], index: Any) -> list[str]:
+    return _names(index.store.get([cid for cid, _ in hits]))
 
 
 def test_weighted_rrf_matches_the_formula_by_hand() -> None:
@@ -184,25 +189,66 @@ def test_keyword_index_follows_add_update_delete(index: Any, corpus: Path) -> No
     assert index.ingest([corpus]).deleted == 1
     assert index.search("Fenmoor owls", top_k=3, mode="keyword") == []
     assert index.keyword.size() == index.store.count()
+    # Every change went in as it happened: nothing was rebuilt, and a new process trusts what is on disk.
+    assert index.keyword.rebuilds == 0
+    fresh = KeywordIndex(_foreign_store(index), index.settings.data_dir / "keyword")
+    assert _names_of(fresh.search("Oszlan", 3), index) == ["comet.txt"] and fresh.rebuilds == 0
 
 
-def test_keyword_index_catches_up_after_a_crash_before_the_generation_bump(index: Any, tmp_path: Path) -> None:
-    # Warm the on-disk cache, then write chunks the way an ingest does but "crash" before bump_generation().
+def test_keyword_index_follows_api_upserts_and_deletes_in_place(index: Any) -> None:
+    index.upsert_texts([{"id": "memo-1", "text": "The Quillon beetle survey starts on Monday."}])
+    assert [r.metadata["document_id"] for r in index.search("Quillon", top_k=3, mode="keyword")] == ["memo-1"]
+    index.upsert_texts([{"id": "memo-1", "text": "The Marrow moth survey starts on Tuesday."}])
+    assert index.search("Quillon", top_k=3, mode="keyword") == []
+    index.delete(ids=["memo-1"])
+    assert index.search("Marrow moth", top_k=3, mode="keyword") == []
+    assert index.keyword.size() == index.store.count() and index.keyword.rebuilds == 0
+
+
+def _foreign_store(index: Any) -> ChromaStore:
+    """A second handle on the same collection with no keyword listener: a writer that does not mirror its writes
+    (another data dir sharing a Chroma server), or a process that died between Chroma's write and ours."""
+    s = index.settings
+    return ChromaStore(
+        s.collection, index.embedder.identity, path=None if s.chroma_url else s.chroma_dir, url=s.chroma_url
+    )
+
+
+def _crash_chunks(source: str, text: str, index: Any) -> tuple[list[Any], Any]:
+    chunks = chunk_document(Document(source=source, sections=[Section(text)]), 200, 30)
+    return chunks, index.embedder.embed([c.text for c in chunks])
+
+
+def test_keyword_index_is_rebuilt_after_a_writer_died_before_committing(index: Any) -> None:
     assert index.search("Varrin", top_k=1, mode="keyword")
-    doc = Document(source="crash:1", sections=[Section("Quillon beetles glow under ultraviolet light.")])
-    chunks = chunk_document(doc, 200, 30)
-    index.store.add(chunks, index.embedder.embed([c.text for c in chunks]))
-    # The same process sees the count change; a new process (fresh KeywordIndex, stale disk cache) verifies ids.
-    assert [r.metadata["document_id"] for r in index.search("Quillon", top_k=1, mode="keyword")] == [doc.document_id]
-    fresh = KeywordIndex(index.store, index.settings.data_dir / "keyword")
+    # Chunks go to Chroma and into the keyword index's open writer; then the "process dies": the writer is
+    # dropped uncommitted and the generation never bumped. The stamp was left pending.
+    chunks, vectors = _crash_chunks("crash:1", "Quillon beetles glow under ultraviolet light.", index)
+    index.store.add(chunks, vectors)
+    writer, index.keyword._writer = index.keyword._writer, None
+    del writer
+    fresh = KeywordIndex(_foreign_store(index), index.settings.data_dir / "keyword")
     assert [cid for cid, _ in fresh.search("Quillon beetles", 3)] == [chunks[0].id]
-    # Same count, different ids (a replaced chunk): the id check on open catches it too.
-    index.store.delete_document(doc.document_id)
-    other = Document(source="crash:2", sections=[Section("Marrow moths prefer linden trees.")])
-    other_chunks = chunk_document(other, 200, 30)
-    index.store.add(other_chunks, index.embedder.embed([c.text for c in other_chunks]))
-    again = KeywordIndex(index.store, index.settings.data_dir / "keyword")
-    assert again.search("Quillon", 3) == [] and [c for c, _ in again.search("Marrow moths", 3)] == [other_chunks[0].id]
+    assert fresh.rebuilds == 1 and fresh.size() == index.store.count()
+
+
+def test_keyword_index_catches_writes_it_was_not_told_of(index: Any) -> None:
+    assert index.search("Varrin", top_k=1, mode="keyword") and index.keyword.rebuilds == 0
+    # Died between Chroma's write and ours (no bump): a new process's count check catches it.
+    foreign = _foreign_store(index)
+    chunks, vectors = _crash_chunks("crash:1", "Quillon beetles glow under ultraviolet light.", index)
+    foreign.add(chunks, vectors)
+    fresh = KeywordIndex(foreign, index.settings.data_dir / "keyword")
+    assert [cid for cid, _ in fresh.search("Quillon beetles", 3)] == [chunks[0].id] and fresh.rebuilds == 1
+    # Same count, other text, generation bumped by a writer that never told us: the stamp is stale.
+    foreign = _foreign_store(index)
+    foreign.delete_document(chunks[0].metadata["document_id"])
+    other, vectors = _crash_chunks("crash:2", "Marrow moths prefer linden trees.", index)
+    foreign.add(other, vectors)
+    foreign.bump_generation()
+    assert index.search("Quillon", top_k=3, mode="keyword") == []
+    assert [r.id for r in index.search("Marrow moths", top_k=3, mode="keyword")] == [other[0].id]
+    assert index.keyword.rebuilds == 1
 
 
 def test_plain_python_search_needs_only_import_rag(index: Any) -> None:
