@@ -191,7 +191,9 @@ class LocalOnnxEmbedder:
             return np.empty((0, self.identity.dimension), dtype=np.float32)
         out: np.ndarray | None = None
         session, tokenizer = self._load()
-        window = self.batch_size * self._WINDOW_BATCHES
+        # Equal windows (600 → 300 + 300, not 512 + 88): a short last window sorts, and so pads, worst.
+        windows = -(-len(items) // (self.batch_size * self._WINDOW_BATCHES))
+        window = -(-len(items) // windows)
         for start in range(0, len(items), window):
             encodings = tokenizer.encode_batch(items[start : start + window])
             # Longest first, so batches hold texts of similar length and padding wastes little compute.

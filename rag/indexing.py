@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,13 +33,15 @@ from rag.manifest import DONE, PENDING, Entry, Manifest
 from rag.types import IngestEvent, IngestReport
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rag.embeddings import Embedder
     from rag.store import ChromaStore
 
 Progress = Callable[[IngestEvent], None]
 # Chunks embedded and written together: big enough that one embed call and one upsert serve several small files,
 # small enough that an interrupt loses little work and the progress bar moves.
-DEFAULT_BATCH_CHUNKS = 256
+DEFAULT_BATCH_CHUNKS = 512
 # Files parsed ahead of the embedder; bounds the memory the producer may fill.
 _QUEUE_FILES = 64
 # Manifest meta keys: the store generation the manifest matches, and "a run is writing" (set until it finishes).
@@ -149,6 +152,8 @@ class _Run:
         self.done = self.total = self.chunks_done = 0
         self.dirty = False  # set once this run has written anything
         self.entries: dict[str, Entry] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: tuple[list[_Work], list[Entry], Future[None]] | None = None
 
     def run(self, sources: list[str], include: Sequence[str], exclude: Sequence[str], overlap: bool) -> IngestReport:
         found: list[Path | str] = []
@@ -176,9 +181,11 @@ class _Run:
         results = _produced(work, self._inspect) if overlap else iter(map(self._inspect, work))
         try:
             self._consume(results)
+            self._finish_pending()
         finally:
             if isinstance(results, Generator):
                 results.close()  # on an error, stop the producer now, not when the traceback is freed
+            self._stop_writer()
         self._delete_vanished(sources, seen)
         if self.dirty or left_dirty:
             self.store.bump_generation()
@@ -249,20 +256,40 @@ class _Run:
             return _Failed(name, "empty: no text to index", document_id)
         return _Work(name, doc, chunks, size, mtime_ns, entry)
 
-    # --- writing, in the calling thread -----------------------------------------------------------------------
+    # --- writing: embedding in the calling thread, the store's write in a writer thread -------------------------
     def _write(self, batch: list[_Work]) -> None:
-        """Embed a batch of documents, then write it: pending → delete old → upsert new → done."""
+        """Embed a batch of documents, then write it: pending → delete old → upsert new → done.
+
+        The store's part (Chroma's upsert and HNSW insert, the keyword index) runs in a writer thread while the
+        next batch is embedded, so ingest costs little more than embedding alone (bench/run.py `ingest_vs_raw`).
+        One batch at most is in flight, and the manifest is only touched here, in order: a batch is marked
+        pending before its store write starts and done after it finished, so a crash still leaves it redoable.
+        """
         if not batch:
             return
         chunks = [c for w in batch for c in w.chunks]
         vectors = self.embedder.embed([embed_text(c.text, c.metadata) for c in chunks])
+        self._finish_pending()
         entries = [w.entry() for w in batch]
         self._write_started()
         self.manifest.put(entries)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-store-writer")
+        self._pending = (batch, entries, self._writer.submit(self._store_batch, batch, chunks, vectors))
+
+    def _store_batch(self, batch: list[_Work], chunks: list[Chunk], vectors: np.ndarray) -> None:
         for w in batch:
             if w.previous is not None:
                 self.store.delete_document(w.doc.document_id)
         self.store.add(chunks, vectors)
+
+    def _finish_pending(self) -> None:
+        """Wait for the batch in flight (re-raising its error here), then mark it done and report it."""
+        if self._pending is None:
+            return
+        batch, entries, future = self._pending
+        self._pending = None
+        future.result()
         self.manifest.mark_done(entries)
         for w, entry in zip(batch, entries, strict=True):
             self.entries[entry.document_id] = replace(entry, state=DONE, prev_sha256=None)
@@ -271,6 +298,12 @@ class _Run:
             self.report.chunks_added += len(w.chunks)
             self.chunks_done += len(w.chunks)
             self._event(w.source, status, len(w.chunks))
+
+    def _stop_writer(self) -> None:
+        """On the way out, even by an error: no store write may outlive the run (it stays pending if unfinished)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def _write_started(self) -> None:
         if not self.dirty:

@@ -149,6 +149,15 @@ class KeywordIndex:
             hits = searcher.search(terms, k).hits
             return [(searcher.doc(addr)["id"][0], float(score)) for score, addr in hits if score > 0]
 
+    def rebuild(self) -> None:
+        """Re-read every chunk from the store now (`_ensure` does this by itself when it must)."""
+        with self._lock:
+            self._open_index()
+            try:
+                self._rebuild()
+            except _WriterBusy as exc:
+                raise StoreError(f"The keyword index at {self._dir} is being written by another process.") from exc
+
     # --- keeping it trustworthy ----------------------------------------------------------------------------
     def _ensure(self) -> None:
         """Load, reload after another process's commit, or rebuild when the index cannot be trusted."""
