@@ -8,9 +8,10 @@ How a run goes (the manifest, `rag.manifest`, is what makes re-runs cheap and in
 2. a producer thread decides per file: same size + mtime as recorded → unchanged without reading it; else same
    sha256 of the bytes → unchanged without parsing it; else load, parse and chunk it;
 3. the calling thread embeds chunks of several documents per call, then writes each batch in the crash-safe order
-   pending → delete old chunks → upsert new ones → done, while the producer already parses the next files;
-4. documents whose files vanished from a folder given again are removed; the store's generation is bumped so
-   derived indexes (BM25) rebuild.
+   pending → delete old chunks → upsert new ones → done, while the producer already parses the next files and a
+   writer thread does the store's part of one batch while the next is embedded;
+4. documents whose files vanished from a folder given again are removed; the store's generation is bumped, which
+   commits the keyword index (it took every write as it happened, `rag.keyword`).
 """
 
 from __future__ import annotations
