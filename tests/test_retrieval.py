@@ -4,7 +4,9 @@ a writer that died before committing, and writes the index was not told of)."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +297,13 @@ def test_mmr_by_hand_on_known_vectors() -> None:
     assert [r.id for r in got] == ["a", "b"] and [r.score for r in got] == pytest.approx([0.5, 0.25])
     relevance_only = mmr_rerank(ranked, np.array([1.0, 0.0]), lambda ids: {i: np.array(vecs[i]) for i in ids}, 3, 1.0)
     assert [r.id for r in relevance_only] == ["a", "a2", "b"]
+
+
+def test_a_keyword_index_from_an_older_version_is_rebuilt_not_misread(index: Any) -> None:
+    folder = index.settings.data_dir / "keyword" / index.store.name
+    shutil.rmtree(folder)
+    (folder / "bm25").mkdir(parents=True)  # the bm25s layout of earlier releases
+    (folder / "stamp.json").write_text(json.dumps({"generation": index.store.generation()}))
+    fresh = KeywordIndex(_foreign_store(index), index.settings.data_dir / "keyword")
+    assert _names_of(fresh.search("Varrin comet", 3), index) == ["comet.txt"]
+    assert fresh.rebuilds == 1 and not (folder / "bm25").exists()
