@@ -84,10 +84,10 @@ def build_and_query(chunks: int, vectors: np.ndarray, corpus: list[dict], querie
         Chunk(f"update{j}_0", f"Update {j}: {corpus[j]['text']}", f"update{j}", 0,
               {"source": f"/update/{j}.txt", "document_id": f"update{j}", "title": "", "mime": "text/plain",
                "ordinal": 0, "n_chunks": 1, "sha256": f"u{j}"})
-        for j in range(100)
+        for j in range(min(100, len(corpus)))
     ]  # fmt: skip
     t0 = time.perf_counter()
-    index.store.add(update, np.stack([vectors[j] for j in range(100)]).astype(np.float32))
+    index.store.add(update, np.stack([vectors[j] for j in range(len(update))]).astype(np.float32))
     index.store.bump_generation()
     update_write_s = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -16,6 +16,11 @@ a writer that died before committing ("pending"), or — checked once per proces
 
 Chunks are indexed with their document title and heading in front, as the embedder sees them: a title carries
 the words a question uses (measured on SciFact, README "Retrieval quality").
+
+Beside the chunks, a second index holds **passages**: runs of `PASSAGE_CHUNKS` consecutive chunks of a document.
+Hybrid search scores each candidate chunk's keywords by its passage (`passage_scores`): a question's terms are
+often spread over neighbouring chunks (a title and a result two sentences later), and one chunk alone misses them.
+Measured: SciFact train hybrid nDCG@10 0.734 → 0.750, SQuAD unchanged (README "Retrieval quality").
 """
 
 from __future__ import annotations
@@ -35,10 +40,21 @@ if TYPE_CHECKING:
     from rag.documents import Chunk
     from rag.store import ChromaStore
 
-ENGINE = "tantivy-1"  # in the stamp: an index written by another engine or layout is rebuilt, never misread
+PASSAGE_CHUNKS = 4  # chunks per passage: ≈ 800 tokens; 3–6 and whole documents measured within ±0.002 on SciFact
+# In the stamp: an index written by another engine or layout is rebuilt, never misread.
+ENGINE = f"tantivy-2-p{PASSAGE_CHUNKS}"
 _WRITER_HEAP = 64_000_000  # bytes buffered before tantivy flushes a segment on its own
 _WRITER_WAIT_S = 120.0  # another process holding the writer (an ingest, a rebuild) is waited for this long
 _REBUILD_BATCH = 2000
+
+
+def passage_id(document_id: str, ordinal: int) -> str:
+    """The passage a chunk belongs to (its document and `ordinal // PASSAGE_CHUNKS`)."""
+    return f"{document_id}#{ordinal // PASSAGE_CHUNKS}"
+
+
+def _chunk_id(document_id: str, ordinal: int) -> str:
+    return f"{document_id}_{ordinal}"  # the id every chunk gets (rag.chunking), so passages can find members
 
 
 def keyword_text(text: str, metadata: dict[str, Any]) -> str:
@@ -72,6 +88,9 @@ class KeywordIndex:
         self._tokenize: _Tokenizer | None = None
         self._index: Any = None
         self._schema: Any = None
+        self._passages: Any = None  # the passage index and its writer, kept in step with the chunk index
+        self._passage_schema: Any = None
+        self._passage_writer: Any = None
         self._writer: Any = None
         self._generation: int | None = None  # the store generation the loaded searcher reflects
         self._verified = False  # count checked against the store once in this process
@@ -95,14 +114,18 @@ class KeywordIndex:
                 writer.add_document(
                     tantivy.Document(id=chunk.id, doc=str(chunk.metadata.get("document_id", "")), body=" ".join(tokens))
                 )
+            self._write_passages({c.id: (c.text, c.metadata) for c in chunks})
 
     def deleted(self, *, document_id: str | None = None, ids: Collection[str] = ()) -> None:
         with self._lock:
             writer = self._open_writer()
             if document_id is not None:
                 writer.delete_documents_by_term("doc", document_id)
+                self._passage_writer.delete_documents_by_term("doc", document_id)
             for cid in ids:
                 writer.delete_documents_by_term("id", cid)
+            if ids:
+                self._write_passages({}, touched=ids)  # rewritten from the chunks the store still holds
 
     def committed(self, old: int, new: int) -> None:
         """The store's generation moved from `old` to `new`: publish what was written, stamped with `new`."""
@@ -158,6 +181,23 @@ class KeywordIndex:
             except _WriterBusy as exc:
                 raise StoreError(f"The keyword index at {self._dir} is being written by another process.") from exc
 
+    def passage_scores(self, query: str, passages: Collection[str]) -> dict[str, float]:
+        """BM25 of `query` against each of these passages (those matching no term are left out)."""
+        import tantivy
+
+        with self._lock:
+            self._ensure()
+            tokens = self._tokens([query])[0]
+            if not tokens or not passages:
+                return {}
+            q, schema = tantivy.Query, self._passage_schema
+            terms = q.boolean_query([(tantivy.Occur.Should, q.term_query(schema, "body", t)) for t in tokens])
+            only = q.const_score_query(q.term_set_query(schema, "pid", list(passages)), 0.0)
+            query_ = q.boolean_query([(tantivy.Occur.Must, terms), (tantivy.Occur.Must, only)])
+            searcher = self._passages.searcher()
+            hits = searcher.search(query_, len(passages)).hits
+            return {searcher.doc(addr)["pid"][0]: float(score) for score, addr in hits if score > 0}
+
     # --- keeping it trustworthy ----------------------------------------------------------------------------
     def _ensure(self) -> None:
         """Load, reload after another process's commit, or rebuild when the index cannot be trusted."""
@@ -165,7 +205,7 @@ class KeywordIndex:
         if self._index is not None and generation == self._generation:
             return
         if self._writer is not None:  # this process is mid-write; searches see the last commit until it stamps
-            self._index.reload()
+            self._reload()
             return
         self._open_index()
         stamp = self._read_stamp()
@@ -176,13 +216,13 @@ class KeywordIndex:
             and (self._verified or self._index.searcher().num_docs == self._store.count())
         )
         if trusted:
-            self._index.reload()
+            self._reload()
             self._generation, self._verified = generation, True
             return
         try:
             self._rebuild()
         except _WriterBusy:
-            self._index.reload()  # another process is writing or rebuilding: serve its last commit meanwhile
+            self._reload()  # another process is writing or rebuilding: serve its last commit meanwhile
 
     def _rebuild(self) -> None:
         """Re-read every chunk from the store (after a crash, a swap, or a foreign writer)."""
@@ -190,6 +230,7 @@ class KeywordIndex:
         writer = self._open_writer(wait=False)
         self.rebuilds += 1
         writer.delete_all_documents()
+        self._passage_writer.delete_all_documents()
         batch: list[Any] = []
         for row in self._store.iter_chunks(batch=_REBUILD_BATCH):
             batch.append(_Row(row["id"], row["text"] or "", row["metadata"] or {}))
@@ -205,27 +246,48 @@ class KeywordIndex:
             self._tokenize = _Tokenizer()
         return self._tokenize(texts) if texts else []
 
+    def _write_passages(self, given: dict[str, tuple[str, dict[str, Any]]], touched: Collection[str] = ()) -> None:
+        """Rewrite every passage holding a chunk in `given` (just written) or `touched` (just deleted).
+
+        A passage's other chunks come from the store (a document's chunks may arrive in several writes).
+        """
+        import tantivy
+
+        wanted: dict[str, tuple[str, list[str]]] = {}  # passage id → (document id, member chunk ids)
+        for cid, (_, meta) in given.items():
+            doc, ordinal, n = str(meta.get("document_id", "")), int(meta.get("ordinal", 0)), meta.get("n_chunks")
+            start = ordinal - ordinal % PASSAGE_CHUNKS
+            stop = start + PASSAGE_CHUNKS if n is None else min(start + PASSAGE_CHUNKS, int(n))
+            wanted.setdefault(passage_id(doc, ordinal), (doc, [_chunk_id(doc, i) for i in range(start, stop)] or [cid]))
+        for cid in touched:
+            doc, _, ordinal = cid.rpartition("_")
+            if doc and ordinal.isdigit():
+                start = int(ordinal) - int(ordinal) % PASSAGE_CHUNKS
+                members = [_chunk_id(doc, i) for i in range(start, start + PASSAGE_CHUNKS)]
+                wanted.setdefault(passage_id(doc, int(ordinal)), (doc, members))
+        missing = [m for _, members in wanted.values() for m in members if m not in given]
+        stored = {r.id: (r.text, r.metadata) for r in self._store.get(missing)} if missing else {}
+        texts = {**stored, **given}
+        pids = list(wanted)
+        bodies = []
+        for pid in pids:
+            doc, members = wanted[pid]
+            bodies.append("\n".join(keyword_text(*texts[m]) for m in members if m in texts))
+        writer = self._passage_writer
+        for pid, tokens, body in zip(pids, self._tokens(bodies), bodies, strict=True):
+            writer.delete_documents_by_term("pid", pid)
+            if body:
+                writer.add_document(tantivy.Document(pid=pid, doc=wanted[pid][0], body=" ".join(tokens)))
+
     def _open_index(self) -> None:
         if self._index is not None:
             return
-        import tantivy
 
         stamp = self._read_stamp()
         if stamp and stamp.get("engine") != ENGINE:
             shutil.rmtree(self._dir, ignore_errors=True)  # an older layout (bm25s files): rebuilt below
-        path = self._dir / "tantivy"
-        path.mkdir(parents=True, exist_ok=True)
-        builder = tantivy.SchemaBuilder()
-        builder.add_text_field("id", stored=True, tokenizer_name="raw")
-        builder.add_text_field("doc", stored=False, tokenizer_name="raw")
-        builder.add_text_field("body", stored=False, tokenizer_name="tokens", index_option="freq")
-        self._schema = builder.build()
-        try:
-            self._index = tantivy.Index(self._schema, path=str(path), reuse=True)
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"Cannot open the keyword index at {path}: {exc}. Delete that folder to rebuild.") from exc
-        # The body is stored pre-tokenized (space-separated, by `_Tokenizer`): split on whitespace only.
-        self._index.register_tokenizer("tokens", tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build())
+        self._schema, self._index = _open_tantivy(self._dir / "tantivy", "id")
+        self._passage_schema, self._passages = _open_tantivy(self._dir / "passages", "pid")
 
     def _open_writer(self, wait: bool = True) -> Any:
         """Take tantivy's writer lock (one writer per index across processes) and mark the index pending."""
@@ -235,7 +297,13 @@ class KeywordIndex:
         deadline = time.monotonic() + (_WRITER_WAIT_S if wait else 0.0)
         while True:
             try:
-                self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+                writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+                try:  # free whenever the chunk index's writer was (they are taken and let go together)
+                    self._passage_writer = self._passages.writer(heap_size=_WRITER_HEAP // 2, num_threads=1)
+                except ValueError:
+                    del writer  # dropping it releases its lock
+                    raise
+                self._writer = writer
                 break
             except ValueError as exc:
                 if "lock" not in str(exc).lower():
@@ -258,15 +326,22 @@ class KeywordIndex:
 
     def _finish_writer(self, generation: int | None) -> None:
         """Commit and let go of the writer; stamp `generation`, or leave the stamp pending when it is None."""
-        writer, self._writer = self._writer, None
-        writer.commit()
-        writer.wait_merging_threads()  # also releases the writer lock for other processes
+        writers = (self._writer, self._passage_writer)
+        self._writer = self._passage_writer = None
+        for writer in writers:
+            writer.commit()
+        for writer in writers:
+            writer.wait_merging_threads()  # also releases the writer lock for other processes
         if generation is not None:
             self._write_stamp({"engine": ENGINE, "generation": generation, "pending": False})
             self._generation, self._verified = generation, True
         else:
             self._generation = None  # the next search re-checks (and rebuilds: the stamp is pending)
+        self._reload()
+
+    def _reload(self) -> None:
         self._index.reload()
+        self._passages.reload()
 
     def _read_stamp(self) -> dict[str, Any]:
         try:
@@ -279,6 +354,25 @@ class KeywordIndex:
         tmp = self._dir / f"stamp.json.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(stamp))
         tmp.replace(self._dir / "stamp.json")
+
+
+def _open_tantivy(path: Path, key: str) -> tuple[Any, Any]:
+    """One tantivy index at `path`: `key` (the chunk or passage id), `doc` (its document id), `body` (tokens)."""
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field(key, stored=True, tokenizer_name="raw")
+    builder.add_text_field("doc", stored=False, tokenizer_name="raw")
+    builder.add_text_field("body", stored=False, tokenizer_name="tokens", index_option="freq")
+    schema = builder.build()
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        index = tantivy.Index(schema, path=str(path), reuse=True)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"Cannot open the keyword index at {path}: {exc}. Delete that folder to rebuild.") from exc
+    # Bodies are stored pre-tokenized (space-separated, by `_Tokenizer`): split on whitespace only.
+    index.register_tokenizer("tokens", tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build())
+    return schema, index
 
 
 class _WriterBusy(Exception):

@@ -1,10 +1,14 @@
 """Find the chunks for a question: dense (Chroma), keyword (BM25) or both fused.
 
 Pipeline: candidates from each list (`fusion_depth` each, metadata filters applied inside both) → fusion →
-optional MMR for diversity → top-k. Fusion is weighted reciprocal rank, score = Σ wᵢ / (k + rankᵢ), because cosine
-similarities and BM25 scores live on unrelated scales; `fusion_method = "convex"` instead adds min-max normalised
-scores, which keeps how far ahead the best hit is. Weights, k, depth and method are measured defaults (README,
-"Retrieval quality").
+optional MMR for diversity → top-k. Weights, depth and method are measured defaults (README, "Retrieval quality").
+
+Fusion, by default (`fusion_method = "convex"`), scores every candidate on both sides before combining: its cosine
+to the question (from its stored vector when only BM25 found it) and the BM25 of its *passage* (the run of
+consecutive chunks it belongs to, `rag.keyword`), each min-max normalised over all candidates, then a weighted
+sum. Scoring a candidate 0 just because it missed the other list's cut-off, and judging keywords one chunk at a
+time, each cost measurable quality. `fusion_method = "rrf"` is weighted reciprocal rank on the two lists,
+score = Σ wᵢ / (k + rankᵢ).
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.filters import build_where, matches
+from rag.keyword import KeywordIndex, passage_id
 from rag.types import SearchResult
 
 if TYPE_CHECKING:
     from rag.embeddings import Embedder
-    from rag.keyword import KeywordIndex
     from rag.settings import Settings
     from rag.store import ChromaStore
 
@@ -90,15 +94,17 @@ class Retriever:
         query_vec = embedding
         if query_vec is None and (mode != "keyword" or use_mmr):
             query_vec = self.embedder.embed_query(query)
-        dense, keyword = self.candidates(query, depth, mode, where, query_vec)
-        if mode == "dense":
-            ranked = dense
-        elif mode == "keyword":
-            ranked = keyword
-        elif cfg.method == "convex":
-            ranked = fuse_scores([dense, keyword], [cfg.dense_weight, cfg.keyword_weight])
+        if mode == "hybrid" and cfg.method == "convex":
+            assert query_vec is not None
+            ranked = self._hybrid(query, query_vec, depth, where)
         else:
-            ranked = fuse([dense, keyword], [cfg.dense_weight, cfg.keyword_weight], cfg.rrf_k)
+            dense, keyword = self.candidates(query, depth, mode, where, query_vec)
+            if mode == "dense":
+                ranked = dense
+            elif mode == "keyword":
+                ranked = keyword
+            else:
+                ranked = fuse([dense, keyword], [cfg.dense_weight, cfg.keyword_weight], cfg.rrf_k)
         if use_mmr and query_vec is not None:
             return mmr_rerank(ranked[: max(top_k * 3, 20)], query_vec, self.store.vectors, top_k, cfg.mmr_lambda)
         return ranked[:top_k]
@@ -121,18 +127,65 @@ class Retriever:
             keyword = self._keyword(query, depth, where)
         return dense, keyword
 
-    def _keyword(self, query: str, k: int, where: dict[str, Any] | None) -> list[SearchResult]:
+    def _hybrid(
+        self, query: str, query_vec: np.ndarray, depth: int, where: dict[str, Any] | None
+    ) -> list[SearchResult]:
+        """Every candidate of either list scored by cosine and by passage BM25, normalised over all, summed."""
+        dense = self.store.query(query_vec, depth, where)
+        first = {r.id: r for r in dense}
+        cosine = {r.id: r.score for r in dense}
+        hits = self._keyword_hits(query, depth, where)
+        only_keyword = [cid for cid, _ in hits if cid not in first]
+        if only_keyword:  # one read for their text, metadata and vector
+            q = np.asarray(query_vec, dtype=np.float32)
+            q = q / (np.linalg.norm(q) or 1.0)
+            for r, vec in self.store.get_with_vectors(only_keyword):
+                if matches(r.metadata, where):
+                    first[r.id] = r
+                    cosine[r.id] = float(vec @ q / (np.linalg.norm(vec) or 1.0))
+        if not first:
+            return []
+        passage = {cid: passage_id(str(r.metadata.get("document_id", "")), _ordinal(r)) for cid, r in first.items()}
+        bm25 = self.keyword.passage_scores(query, set(passage.values()))
+        ids = list(first)
+        dense_part = _min_max(np.array([cosine[cid] for cid in ids]))
+        keyword_part = _min_max(np.array([bm25.get(passage[cid], 0.0) for cid in ids]))
+        wd, wk = self.config.dense_weight, self.config.keyword_weight
+        fused = (wd * dense_part + wk * keyword_part) / ((wd + wk) or 1.0)
+        # Chunks of one passage share its BM25: their cosine breaks the tie.
+        order = sorted(range(len(ids)), key=lambda i: (-fused[i], -cosine[ids[i]]))
+        return [SearchResult(ids[i], first[ids[i]].text, float(fused[i]), first[ids[i]].metadata) for i in order]
+
+    def _keyword_hits(self, query: str, k: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
         allowed = self.store.ids_where(where) if where else None
         if allowed is not None and not allowed:
             return []
         # The keyword index holds no metadata: the filter's chunk ids (from Chroma) restrict it instead.
-        hits = self.keyword.search(query, k, allowed)
+        return self.keyword.search(query, k, allowed)
+
+    def _keyword(self, query: str, k: int, where: dict[str, Any] | None) -> list[SearchResult]:
+        hits = self._keyword_hits(query, k, where)
         found = {r.id: r for r in self.store.get([cid for cid, _ in hits])}
         return [
             SearchResult(cid, found[cid].text, score, found[cid].metadata)
             for cid, score in hits
             if cid in found and matches(found[cid].metadata, where)
         ]
+
+
+def _ordinal(result: SearchResult) -> int:
+    try:
+        return int(result.metadata.get("ordinal", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _min_max(values: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; all-equal values become 1 if positive (all matched equally), else 0."""
+    lo, hi = float(values.min()), float(values.max())
+    if hi > lo:
+        return (values - lo) / (hi - lo)
+    return np.ones_like(values) if hi > 0 else np.zeros_like(values)
 
 
 def fuse(lists: list[list[SearchResult]], weights: list[float] | None = None, k: int = 60) -> list[SearchResult]:

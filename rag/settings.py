@@ -69,12 +69,14 @@ class Settings(BaseSettings):
     search_mode: SearchMode = Field("hybrid", description="hybrid (dense + BM25, fused), dense or keyword.")
 
     # --- retrieval (fusion, MMR, filters): defaults measured on SciFact train and SQuAD (README) ---
-    fusion_dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (embedding) list in hybrid RRF.")
-    fusion_keyword_weight: float = Field(1.0, ge=0, description="Weight of the BM25 keyword list in hybrid RRF.")
+    fusion_dense_weight: float = Field(0.6, ge=0, description="Weight of the dense (cosine) score in hybrid fusion.")
+    fusion_keyword_weight: float = Field(0.4, ge=0, description="Weight of the keyword (BM25) score in hybrid fusion.")
     fusion_rrf_k: int = Field(10, ge=1, description="RRF constant k: score = Σ weight / (k + rank).")
     fusion_depth: int = Field(150, ge=1, le=2000, description="Candidates taken from each list before fusion.")
     fusion_method: Literal["rrf", "convex"] = Field(
-        "convex", description="convex (weighted min-max normalised scores) or rrf (weighted reciprocal rank)."
+        "convex",
+        description="convex (each candidate's cosine and passage BM25, min-max normalised, weighted sum) or rrf "
+        "(weighted reciprocal rank of the two lists).",
     )
     mmr: bool = Field(False, description="Re-rank the fused list by maximal marginal relevance (more diverse).")
     mmr_lambda: float = Field(0.5, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")

@@ -227,8 +227,10 @@ def test_keyword_index_is_rebuilt_after_a_writer_died_before_committing(index: A
     # dropped uncommitted and the generation never bumped. The stamp was left pending.
     chunks, vectors = _crash_chunks("crash:1", "Quillon beetles glow under ultraviolet light.", index)
     index.store.add(chunks, vectors)
-    writer, index.keyword._writer = index.keyword._writer, None
-    del writer
+    dying = index.keyword
+    writers = [dying._writer, dying._passage_writer]
+    dying._writer = dying._passage_writer = None
+    del writers  # dropped uncommitted, as a dead process's are
     fresh = KeywordIndex(_foreign_store(index), index.settings.data_dir / "keyword")
     assert [cid for cid, _ in fresh.search("Quillon beetles", 3)] == [chunks[0].id]
     assert fresh.rebuilds == 1 and fresh.size() == index.store.count()
@@ -307,3 +309,46 @@ def test_a_keyword_index_from_an_older_version_is_rebuilt_not_misread(index: Any
     fresh = KeywordIndex(_foreign_store(index), index.settings.data_dir / "keyword")
     assert _names_of(fresh.search("Varrin comet", 3), index) == ["comet.txt"]
     assert fresh.rebuilds == 1 and not (folder / "bm25").exists()
+
+
+def test_hybrid_scores_every_candidate_on_both_sides_by_hand(index: Any) -> None:
+    """Default fusion: cosine and passage BM25 for every candidate of either list, min-max over all, weighted."""
+    import numpy as np
+
+    from rag.keyword import passage_id
+
+    question = "Which comet has a blue tail?"
+    dense, keyword = index.retriever.candidates(question, 150)
+    ids = list({r.id: r for r in keyword} | {r.id: r for r in dense})
+    q = index.embedder.embed_query(question)
+    vectors = index.store.vectors(ids)
+    cosine = np.array([float(vectors[c] @ q / np.linalg.norm(vectors[c]) / np.linalg.norm(q)) for c in ids])
+    meta = {r.id: r.metadata for r in index.store.get(ids)}
+    passages = {c: passage_id(meta[c]["document_id"], meta[c]["ordinal"]) for c in ids}
+    bm25 = index.keyword.passage_scores(question, set(passages.values()))
+    kw = np.array([bm25.get(passages[c], 0.0) for c in ids])
+    expected = 0.6 * (cosine - cosine.min()) / np.ptp(cosine) + 0.4 * (kw - kw.min()) / np.ptp(kw)
+    got = {r.id: r.score for r in index.search(question, top_k=len(ids))}
+    assert set(got) == set(ids)  # keyword-only candidates were given a cosine, dense-only ones a BM25
+    for cid, want in zip(ids, expected, strict=True):
+        assert got[cid] == pytest.approx(want, abs=1e-5)
+    assert _names(index.store.get([max(got, key=got.get)])) == ["comet.txt"]
+
+
+def test_a_chunk_is_scored_by_the_words_of_its_passage(make_index: Any, tmp_path: Path) -> None:
+    """The question's two rare words sit in neighbouring chunks of one document; another document's single chunk
+    has one of them. The passage holding both outranks it on the keyword side."""
+    folder = tmp_path / "passages"
+    folder.mkdir()
+    filler = " ".join(f"Sentence {i} says nothing in particular about anything at all." for i in range(12))
+    (folder / "split.txt").write_text(f"Zorvath enzymes were isolated. {filler} They regulate Pellimor growth.")
+    (folder / "single.txt").write_text("Pellimor growth was measured in the field.")
+    idx = make_index(collection="passages", chunk_size=60, chunk_overlap=0)
+    idx.ingest([folder])
+    split = idx.store.get([f"{d}_{n}" for d in idx.store.document_sources() for n in range(8)])
+    assert len([r for r in split if r.source.endswith("split.txt")]) >= 3  # several chunks, one passage
+    from rag.keyword import passage_id
+
+    by_source = {Path(r.source).name: passage_id(r.metadata["document_id"], 0) for r in split}
+    scores = idx.keyword.passage_scores("Zorvath Pellimor", set(by_source.values()))
+    assert scores[by_source["split.txt"]] > scores[by_source["single.txt"]] > 0
