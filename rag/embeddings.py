@@ -21,6 +21,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -162,6 +163,7 @@ class LocalOnnxEmbedder:
         self._session: onnxruntime.InferenceSession | None = None
         self._tokenizer: Tokenizer | None = None
         self._input_names: frozenset[str] = frozenset()
+        self._workers: ThreadPoolExecutor | None = None
         self._identity = EmbedderIdentity(
             name=self.NAME,
             variant=onnx_variants.identity_variant(variant),
@@ -196,6 +198,13 @@ class LocalOnnxEmbedder:
         window = -(-len(items) // windows)
         for start in range(0, len(items), window):
             encodings = tokenizer.encode_batch(items[start : start + window])
+            if self._one_per_run and len(encodings) > 1:
+                # One text per call (see `_one_per_run`): `threads` calls at a time, each on one core.
+                rows = list(self._pool().map(lambda enc: self._run(session, [enc])[0], encodings))
+                if out is None:
+                    out = np.empty((len(items), len(rows[0])), dtype=np.float32)
+                out[start : start + len(rows)] = np.stack(rows)
+                continue
             # Longest first, so batches hold texts of similar length and padding wastes little compute.
             order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids), reverse=True)
             b = 0
@@ -231,6 +240,22 @@ class LocalOnnxEmbedder:
             ) from exc
         return _normalise(pool(np.asarray(hidden, dtype=np.float32), mask, self.POOLING))
 
+    @property
+    def _one_per_run(self) -> bool:
+        """The graph takes one text per call (int8-per-channel): then calls run side by side, one thread each.
+
+        Measured on 458 SciFact chunks, 2 cores: 128–133 chunks/s and 15 CPU-ms per chunk, against 90–116 and
+        17–22 for one call at a time on 2 intra-op threads (small matrices parallelise poorly inside one call,
+        and a preempted intra-op thread stalls the other). Vectors are identical.
+        """
+        return self.token_budget == 1 and self.threads > 1
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._workers is None:
+                self._workers = ThreadPoolExecutor(self.threads, thread_name_prefix="rag-embed")
+            return self._workers
+
     def _load(self) -> tuple[onnxruntime.InferenceSession, Tokenizer]:
         if self._session is not None and self._tokenizer is not None:
             return self._session, self._tokenizer
@@ -258,7 +283,7 @@ class LocalOnnxEmbedder:
         from rag import onnx_variants
 
         data = onnx_variants.derive(self.variant, data, self._identity.weights_sha256)
-        return onnx_session(data, path, self.threads)
+        return onnx_session(data, path, 1 if self._one_per_run else self.threads)
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:

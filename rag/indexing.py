@@ -43,6 +43,7 @@ Progress = Callable[[IngestEvent], None]
 # Chunks embedded and written together: big enough that one embed call and one upsert serve several small files,
 # small enough that an interrupt loses little work and the progress bar moves.
 DEFAULT_BATCH_CHUNKS = 512
+_FIRST_BATCH = 32
 # Files parsed ahead of the embedder; bounds the memory the producer may fill.
 _QUEUE_FILES = 64
 # Manifest meta keys: the store generation the manifest matches, and "a run is writing" (set until it finishes).
@@ -199,13 +200,18 @@ class _Run:
         """Unchanged and failed files are reported at once; changed ones are written in batches of chunks."""
         batch: list[_Work] = []
         pending_chunks = 0
+        # Batches ramp up (32, 64, … to `batch_chunks`): embedding starts after the first few files are parsed,
+        # the first progress shows within a second, and a small folder is not one batch the writer thread
+        # cannot overlap with anything.
+        limit = min(self.batch_chunks, _FIRST_BATCH)
         for result in results:
             if isinstance(result, _Work):
                 batch.append(result)
                 pending_chunks += len(result.chunks)
-                if pending_chunks >= self.batch_chunks:
+                if pending_chunks >= limit:
                     self._write(batch)
                     batch, pending_chunks = [], 0
+                    limit = min(self.batch_chunks, limit * 2)
             elif isinstance(result, _Unchanged):
                 if result.touch:
                     self.manifest.touch(*result.touch)
@@ -218,6 +224,14 @@ class _Run:
                     del self.entries[left.document_id]
                 self.report.failed.append({"source": result.source, "error": result.error})
                 self._event(result.source, "failed", detail=result.error)
+        # The last batch in halves: only a small last write is left with no embedding to overlap it.
+        while len(batch) > 1 and pending_chunks > _FIRST_BATCH:
+            half, count = 0, 0
+            while count < pending_chunks / 2 and half < len(batch) - 1:
+                count += len(batch[half].chunks)
+                half += 1
+            self._write(batch[:half])
+            batch, pending_chunks = batch[half:], pending_chunks - count
         self._write(batch)
 
     # --- per file, in the producer thread: no store or manifest access, only the entries read at start ---------

@@ -109,12 +109,12 @@ class KeywordIndex:
             writer = self._open_writer()
             import tantivy
 
-            for chunk, tokens in zip(chunks, self._tokens(texts), strict=True):
+            tokens = dict(zip((c.id for c in chunks), self._tokens(texts), strict=True))
+            for chunk in chunks:
                 writer.delete_documents_by_term("id", chunk.id)  # an upsert replaces, never duplicates
-                writer.add_document(
-                    tantivy.Document(id=chunk.id, doc=str(chunk.metadata.get("document_id", "")), body=" ".join(tokens))
-                )
-            self._write_passages({c.id: (c.text, c.metadata) for c in chunks})
+                doc = str(chunk.metadata.get("document_id", ""))
+                writer.add_document(tantivy.Document(id=chunk.id, doc=doc, body=" ".join(tokens[chunk.id])))
+            self._write_passages({c.id: c.metadata for c in chunks}, tokens)
 
     def deleted(self, *, document_id: str | None = None, ids: Collection[str] = ()) -> None:
         with self._lock:
@@ -125,7 +125,7 @@ class KeywordIndex:
             for cid in ids:
                 writer.delete_documents_by_term("id", cid)
             if ids:
-                self._write_passages({}, touched=ids)  # rewritten from the chunks the store still holds
+                self._write_passages({}, {}, touched=ids)  # rewritten from the chunks the store still holds
 
     def committed(self, old: int, new: int) -> None:
         """The store's generation moved from `old` to `new`: publish what was written, stamped with `new`."""
@@ -246,15 +246,16 @@ class KeywordIndex:
             self._tokenize = _Tokenizer()
         return self._tokenize(texts) if texts else []
 
-    def _write_passages(self, given: dict[str, tuple[str, dict[str, Any]]], touched: Collection[str] = ()) -> None:
-        """Rewrite every passage holding a chunk in `given` (just written) or `touched` (just deleted).
-
-        A passage's other chunks come from the store (a document's chunks may arrive in several writes).
+    def _write_passages(
+        self, given: dict[str, dict[str, Any]], tokens: dict[str, list[str]], touched: Collection[str] = ()
+    ) -> None:
+        """Rewrite every passage holding a chunk in `given` (just written: metadata, and `tokens`) or `touched`
+        (just deleted). A passage's other chunks come from the store (a document may arrive in several writes).
         """
         import tantivy
 
         wanted: dict[str, tuple[str, list[str]]] = {}  # passage id → (document id, member chunk ids)
-        for cid, (_, meta) in given.items():
+        for cid, meta in given.items():
             doc, ordinal, n = str(meta.get("document_id", "")), int(meta.get("ordinal", 0)), meta.get("n_chunks")
             start = ordinal - ordinal % PASSAGE_CHUNKS
             stop = start + PASSAGE_CHUNKS if n is None else min(start + PASSAGE_CHUNKS, int(n))
@@ -266,18 +267,17 @@ class KeywordIndex:
                 members = [_chunk_id(doc, i) for i in range(start, start + PASSAGE_CHUNKS)]
                 wanted.setdefault(passage_id(doc, int(ordinal)), (doc, members))
         missing = [m for _, members in wanted.values() for m in members if m not in given]
-        stored = {r.id: (r.text, r.metadata) for r in self._store.get(missing)} if missing else {}
-        texts = {**stored, **given}
-        pids = list(wanted)
-        bodies = []
-        for pid in pids:
-            doc, members = wanted[pid]
-            bodies.append("\n".join(keyword_text(*texts[m]) for m in members if m in texts))
+        stored = self._store.get(missing) if missing else []
+        # Tokenized once: a chunk's own tokens, then its passage's (token runs do not cross chunk boundaries).
+        tokens = tokens | dict(
+            zip((r.id for r in stored), self._tokens([keyword_text(r.text, r.metadata) for r in stored]), strict=True)
+        )
         writer = self._passage_writer
-        for pid, tokens, body in zip(pids, self._tokens(bodies), bodies, strict=True):
+        for pid, (doc, members) in wanted.items():
             writer.delete_documents_by_term("pid", pid)
+            body = " ".join(t for m in members if m in tokens for t in tokens[m])
             if body:
-                writer.add_document(tantivy.Document(pid=pid, doc=wanted[pid][0], body=" ".join(tokens)))
+                writer.add_document(tantivy.Document(pid=pid, doc=doc, body=body))
 
     def _open_index(self) -> None:
         if self._index is not None:
