@@ -196,15 +196,13 @@ class LocalOnnxEmbedder:
         # Equal windows (600 → 300 + 300, not 512 + 88): a short last window sorts, and so pads, worst.
         windows = -(-len(items) // (self.batch_size * self._WINDOW_BATCHES))
         window = -(-len(items) // windows)
+        if self._one_per_run and len(items) > 1:
+            # One text per call (see `_one_per_run`): `threads` calls at a time, each on one core, each worker
+            # tokenizing its own text (a batch tokenization here would leave the workers idle meanwhile).
+            rows = list(self._pool().map(lambda text: self._run(session, [tokenizer.encode(text)])[0], items))
+            return np.stack(rows).astype(np.float32, copy=False)
         for start in range(0, len(items), window):
             encodings = tokenizer.encode_batch(items[start : start + window])
-            if self._one_per_run and len(encodings) > 1:
-                # One text per call (see `_one_per_run`): `threads` calls at a time, each on one core.
-                rows = list(self._pool().map(lambda enc: self._run(session, [enc])[0], encodings))
-                if out is None:
-                    out = np.empty((len(items), len(rows[0])), dtype=np.float32)
-                out[start : start + len(rows)] = np.stack(rows)
-                continue
             # Longest first, so batches hold texts of similar length and padding wastes little compute.
             order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids), reverse=True)
             b = 0
