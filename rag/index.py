@@ -101,10 +101,13 @@ class Index:
             )
 
     @contextmanager
-    def _writing(self, command: str, wait: float = 0.0) -> Iterator[None]:
-        """One writer at a time: this Index's threads, then every process on the data dir (`IndexBusy` after
-        `wait` seconds). The keyword index is published when the write ends, even by an error."""
-        with self._write_lock, write_lock(self.settings.data_dir, command, wait=wait):
+    def _writing(self, command: str, short: bool = False) -> Iterator[None]:
+        """One writer at a time: this Index's threads, then every process on the data dir. A `short` write
+        (upsert, delete) queues up to `WRITE_WAIT_S` behind another process and shares the lock with an ingest
+        into another collection of this process. The keyword index is published when the write ends, even by
+        an error."""
+        wait = WRITE_WAIT_S if short else 0.0
+        with self._write_lock, write_lock(self.settings.data_dir, command, wait=wait, join=short):
             try:
                 yield
             finally:
@@ -200,7 +203,7 @@ class Index:
         from rag import indexing
 
         docs = [records.text_document(item) for item in documents]
-        with self._writing("upsert", wait=WRITE_WAIT_S):
+        with self._writing("upsert", short=True):
             return indexing.upsert_documents(
                 docs, self.store, self.embedder, self.settings.chunk_size, self.settings.chunk_overlap
             )
@@ -215,7 +218,7 @@ class Index:
 
         name = Path(filename or "upload").name
         doc = records.uploaded_document(indexing.load_upload(name, data, self.load_options()), name, metadata)
-        with self._writing("upsert", wait=WRITE_WAIT_S):
+        with self._writing("upsert", short=True):
             return indexing.upsert_documents(
                 [doc], self.store, self.embedder, self.settings.chunk_size, self.settings.chunk_overlap
             )[0]
@@ -234,7 +237,7 @@ class Index:
             where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         if where is None:
             return
-        with self._writing("delete", wait=WRITE_WAIT_S):
+        with self._writing("delete", short=True):
             self.store.delete_where(where)
             self.store.bump_generation()
 
@@ -324,7 +327,7 @@ class Index:
 
     def remove_document(self, document_id: str) -> int:
         """Remove one document's chunks from the index (its file stays); returns how many were removed."""
-        with self._writing("delete", wait=WRITE_WAIT_S):
+        with self._writing("delete", short=True):
             state = self.store.document_state(document_id)
             if state is None:
                 return 0

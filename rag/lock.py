@@ -40,11 +40,13 @@ _guard = threading.Lock()
 
 
 @contextmanager
-def write_lock(data_dir: Path, command: str = "ingest", wait: float = 0.0) -> Iterator[None]:
+def write_lock(data_dir: Path, command: str = "ingest", wait: float = 0.0, join: bool = False) -> Iterator[None]:
     """Hold the data dir's write lock for the block.
 
     With `wait=0` (the CLI) a busy lock raises `IndexBusy` at once; a server handling short writes may pass a
     few seconds to queue behind another writer instead, and gets `IndexBusy` only when they run out.
+    `join=True` (short writes: upserts, deletes) shares a lock another thread of this process holds: other
+    processes are kept out all the same, and writes to one collection are ordered by its `Index`.
     """
     data_dir = Path(data_dir)
     key = str(data_dir.resolve())
@@ -52,7 +54,7 @@ def write_lock(data_dir: Path, command: str = "ingest", wait: float = 0.0) -> It
     deadline = time.monotonic() + wait
     while True:
         try:
-            _enter(data_dir, key, command, me)
+            _enter(data_dir, key, command, me, join)
             break
         except IndexBusy:
             if time.monotonic() >= deadline:
@@ -69,12 +71,12 @@ def write_lock(data_dir: Path, command: str = "ingest", wait: float = 0.0) -> It
                 os.close(held.fd)  # closing the descriptor releases the flock
 
 
-def _enter(data_dir: Path, key: str, command: str, me: int) -> None:
+def _enter(data_dir: Path, key: str, command: str, me: int, join: bool = False) -> None:
     with _guard:
         held = _held.get(key)
         if held is None:
             _held[key] = _acquire(data_dir, key, command, me)
-        elif held.thread == me:
+        elif held.thread == me or join:
             held.depth += 1
         else:
             raise IndexBusy(

@@ -507,3 +507,34 @@ def _drain(fd: int, into: list[bytes]) -> None:
         if not data:
             return
         into.append(data)
+
+
+def test_short_writes_share_the_lock_with_an_ingest_in_this_process(tmp_path: Path, make_index: Any) -> None:
+    """While an upload ingests into one collection (another thread), an upsert or a removal in another collection
+    of the same process goes ahead; a second ingest is still refused."""
+    from rag.errors import IndexBusy
+    from rag.lock import write_lock
+
+    other = make_index(collection="other")
+    taken, release = threading.Event(), threading.Event()
+
+    def ingest_running() -> None:
+        with write_lock(tmp_path / "rag-data", "ingest"):
+            taken.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=ingest_running)
+    thread.start()
+    try:
+        taken.wait(30)
+        started = time.monotonic()
+        assert other.upsert_texts([{"id": "memo", "text": "Quillon beetles glow."}]) == ["memo"]
+        assert other.remove_document("memo") == 1
+        assert time.monotonic() - started < 5  # not queued behind the ingest
+        folder = tmp_path / "docs"
+        make_corpus(folder, 1)
+        with pytest.raises(IndexBusy):
+            other.ingest([folder])
+    finally:
+        release.set()
+        thread.join()
