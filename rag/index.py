@@ -406,10 +406,12 @@ class Index:
     def _swap_in(self, settings: Settings, embedder: Embedder, embed_model: str, incoming: str) -> None:
         """Swap collection `incoming` in and use it with `embedder`; searches in flight finish on the old one."""
         with self._swap_lock:
+            old = self.store.generation()
             self.store.follow_swaps = False  # old handles (in-flight searches) keep the old vectors
             self.store.swap_in(incoming)
             self._before_swap = (self.settings, self.embedder, self._embed_model)
             self._adopt(settings, embedder, embed_model)
+            self.keyword.carried_over(old)  # same chunks, new vectors: no keyword rebuild
 
     def _adopt(self, settings: Settings, embedder: Embedder, embed_model: str) -> None:
         self._embed_model = embed_model

@@ -138,6 +138,14 @@ class KeywordIndex:
                 return
             self._finish_writer(new if self._base_generation == old else None)
 
+    def carried_over(self, old: int) -> None:
+        """The collection was replaced by a re-embedded copy of the same chunks (a reindex swap, made under the
+        write lock): the index on disk still describes it, so it is re-stamped instead of rebuilt."""
+        with self._lock:
+            stamp = self._read_stamp()
+            if stamp.get("engine") == ENGINE and stamp.get("generation") == old and not stamp.get("pending"):
+                self._write_stamp({**stamp, "generation": self._store.generation()})
+
     def release(self) -> None:
         """End of a write that may not have bumped the generation (an error): publish, and leave it pending.
 

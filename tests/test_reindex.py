@@ -196,3 +196,15 @@ def test_reindex_and_rollback_work_against_a_chroma_server(make_index: Any, chro
     assert index.store.previous_embedder() == old_key and len(index.search(QUESTION, top_k=2)) == 2
     assert index.rollback() == old_key
     assert "harbour-point-lighthouse.txt" in sources(index.search(QUESTION, top_k=1))
+
+
+def test_a_reindex_keeps_the_keyword_index_and_a_rollback_rebuilds_it(index: Any, make_index: Any) -> None:
+    assert "harbour-point-lighthouse.txt" in sources(index.search(QUESTION, top_k=1, mode="keyword"))
+    index.reindex()  # the same chunks, re-embedded: the keyword index on disk is re-stamped, not rebuilt
+    assert "harbour-point-lighthouse.txt" in sources(index.search(QUESTION, top_k=1, mode="keyword"))
+    assert index.keyword.rebuilds == 0
+    fresh = make_index()  # a new process trusts it too
+    assert fresh.keyword.size() == index.store.count() and fresh.keyword.rebuilds == 0
+    index.rollback()  # the older collection may differ from what the index holds: rebuilt, never assumed
+    assert "harbour-point-lighthouse.txt" in sources(index.search(QUESTION, top_k=1, mode="keyword"))
+    assert index.keyword.rebuilds == 1
