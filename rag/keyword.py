@@ -11,7 +11,7 @@ Keeping in step: the index registers itself as a listener of its `ChromaStore`, 
 there, by any path (ingest, API upsert, delete, eval), is written or deleted here too; the store's
 `bump_generation()` commits and stamps the generation the index now reflects. Other processes see the stamp and
 just reload. The index is rebuilt from the store only when it cannot be trusted: no or foreign stamp, a stamp
-for another generation (an index written through another data dir into a shared Chroma server, a reindex swap),
+for another generation (an index written through another data dir into a shared Chroma server, a rollback of a reindex;
 a writer that died before committing ("pending"), or — checked once per process — a chunk count that differs.
 
 Chunks are indexed with their document title and heading in front, as the embedder sees them: a title carries
@@ -233,7 +233,7 @@ class KeywordIndex:
             self._reload()  # another process is writing or rebuilding: serve its last commit meanwhile
 
     def _rebuild(self) -> None:
-        """Re-read every chunk from the store (after a crash, a swap, or a foreign writer)."""
+        """Re-read every chunk from the store (after a crash, a rollback, or a foreign writer)."""
         generation = self._store.generation()  # read first: a write meanwhile waits for our writer, then bumps
         writer = self._open_writer(wait=False)
         self.rebuilds += 1
