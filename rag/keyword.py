@@ -11,7 +11,7 @@ Keeping in step: the index registers itself as a listener of its `ChromaStore`, 
 there, by any path (ingest, API upsert, delete, eval), is written or deleted here too; the store's
 `bump_generation()` commits and stamps the generation the index now reflects. Other processes see the stamp and
 just reload. The index is rebuilt from the store only when it cannot be trusted: no or foreign stamp, a stamp
-for another generation (an index written through another data dir into a shared Chroma server, a rollback of a reindex;
+for another generation (written through another data dir into a shared Chroma server, or a reindex rolled back),
 a writer that died before committing ("pending"), or — checked once per process — a chunk count that differs.
 
 Chunks are indexed with their document title and heading in front, as the embedder sees them: a title carries
