@@ -352,3 +352,24 @@ def test_a_chunk_is_scored_by_the_words_of_its_passage(make_index: Any, tmp_path
     by_source = {Path(r.source).name: passage_id(r.metadata["document_id"], 0) for r in split}
     scores = idx.keyword.passage_scores("Zorvath Pellimor", set(by_source.values()))
     assert scores[by_source["split.txt"]] > scores[by_source["single.txt"]] > 0
+
+
+def test_a_process_that_keeps_searching_sees_another_process_ingest_without_a_rebuild(
+    index: Any, tmp_path: Path
+) -> None:
+    """The UI or `rag serve` keeps its index open; `rag ingest` runs in another process: the keyword index takes
+    the other process's commit by reloading, not by rebuilding."""
+    import subprocess
+    import sys
+
+    assert index.search("Oszlan", top_k=3, mode="keyword") == []
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "oszlan.txt").write_text("Comet Oszlan has a green tail and returns every 12 years.", encoding="utf-8")
+    env = {**os.environ, "RAG_DATA_DIR": str(index.settings.data_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ingest", str(folder)], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr
+    assert _names(index.search("Oszlan", top_k=3, mode="keyword")) == ["oszlan.txt"]
+    assert index.keyword.rebuilds == 0
