@@ -3,6 +3,12 @@
 Embeddings are always passed in (`embeddings=`, `query_embeddings=`) so Chroma never reaches for its own
 downloading default model. The collection's metadata records the embedder identity; opening it with another
 embedder raises `EmbedderMismatch`, because vectors of different models are not comparable.
+
+A chunk's text is stored in its metadata (`rag:text`), not in Chroma's `documents`: writing the same text as a
+document costs Chroma twice as much (0.81 vs 0.39 ms per chunk measured; turning its full-text index off did not
+change that), and Chroma holds Python's GIL while it writes, so every such millisecond stalls the embedding
+threads of an ingest (docs/performance.md). Keyword search is ours (tantivy), so nothing is lost; collections
+written by earlier versions, with the text in `documents`, are read the same.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ _clients_lock = threading.Lock()
 _EMBEDDER_KEY = "rag:embedder"
 _GENERATION = "rag:generation"
 _EMBED_MODEL = "rag:embed_model"  # the RAG_EMBED_MODEL value that built it, to name in a mismatch message
+_TEXT = "rag:text"  # a chunk's text, in its record metadata (see the module docstring)
 # Beside collection `x`: `x.reindex` while a reindex builds; `x.previous` after it, what `--rollback` restores.
 BUILDING, PREVIOUS = ".reindex", ".previous"
 
@@ -154,8 +161,7 @@ class ChromaStore:
                 lambda col, part=part, i=i: col.upsert(
                     ids=[c.id for c in part],
                     embeddings=embeddings[i : i + step],
-                    documents=[c.text for c in part],
-                    metadatas=[c.metadata for c in part],
+                    metadatas=[_stored_meta(c.text, c.metadata) for c in part],
                 )
             )
             for listener in self.listeners:
@@ -234,7 +240,8 @@ class ChromaStore:
             if not ids:
                 return
             for j, cid in enumerate(ids):
-                row = {"id": cid, "text": got["documents"][j], "metadata": got["metadatas"][j]}
+                text, meta = _split(got["documents"][j], got["metadatas"][j])
+                row = {"id": cid, "text": text, "metadata": meta}
                 if embeddings:
                     row["embedding"] = got["embeddings"][j]
                 yield row
@@ -252,28 +259,31 @@ class ChromaStore:
         return {str(m["document_id"]): str(m["source"]) for m in got["metadatas"] or []}
 
     def document_stats(self, batch: int = 2000) -> list[dict[str, Any]]:
-        """One row per indexed document (id, source, title, mime, mtime, chunks), read from chunk metadata."""
+        """One row per indexed document (id, source, title, mime, mtime, chunks), from each first chunk's metadata.
+
+        `chunks` is the count the document was split into (`n_chunks`): reading every chunk to count them would
+        read every chunk's text.
+        """
         docs: dict[str, dict[str, Any]] = {}
         offset = 0
         while True:
-            got = self._do(lambda col, offset=offset: col.get(include=["metadatas"], limit=batch, offset=offset))
-            metas = got["metadatas"] or []
+            got = self._do(
+                lambda col, offset=offset: col.get(
+                    where={"ordinal": 0}, include=["metadatas"], limit=batch, offset=offset
+                )
+            )
             if not got["ids"]:
                 break
-            for m in metas:
+            for m in got["metadatas"] or []:
                 doc_id = str(m.get("document_id", ""))
-                row = docs.setdefault(
-                    doc_id,
-                    {
-                        "document_id": doc_id,
-                        "source": str(m.get("source", "")),
-                        "title": str(m.get("title", "")),
-                        "mime": str(m.get("mime", "")),
-                        "mtime": m.get("mtime"),
-                        "chunks": 0,
-                    },
-                )
-                row["chunks"] += 1
+                docs[doc_id] = {
+                    "document_id": doc_id,
+                    "source": str(m.get("source", "")),
+                    "title": str(m.get("title", "")),
+                    "mime": str(m.get("mime", "")),
+                    "mtime": m.get("mtime"),
+                    "chunks": int(m.get("n_chunks", 1)),
+                }
             offset += len(got["ids"])
         return sorted(docs.values(), key=lambda r: r["source"])
 
@@ -281,7 +291,7 @@ class ChromaStore:
         if not ids:
             return []
         got = self._do(lambda col: col.get(ids=list(ids), include=["documents", "metadatas"]))
-        by_id = {cid: (got["documents"][j], got["metadatas"][j]) for j, cid in enumerate(got["ids"])}
+        by_id = {cid: _split(got["documents"][j], got["metadatas"][j]) for j, cid in enumerate(got["ids"])}
         return [SearchResult(cid, by_id[cid][0], 0.0, _public_meta(by_id[cid][1])) for cid in ids if cid in by_id]
 
     def get_with_vectors(self, ids: Sequence[str]) -> list[tuple[SearchResult, np.ndarray]]:
@@ -289,13 +299,11 @@ class ChromaStore:
         if not ids:
             return []
         got = self._do(lambda col: col.get(ids=list(ids), include=["documents", "metadatas", "embeddings"]))
-        return [
-            (
-                SearchResult(cid, got["documents"][j], 0.0, _public_meta(got["metadatas"][j])),
-                np.asarray(got["embeddings"][j], dtype=np.float32),
-            )
-            for j, cid in enumerate(got["ids"])
-        ]
+        out = []
+        for j, cid in enumerate(got["ids"]):
+            text, meta = _split(got["documents"][j], got["metadatas"][j])
+            out.append((SearchResult(cid, text, 0.0, _public_meta(meta)), np.asarray(got["embeddings"][j], np.float32)))
+        return out
 
     def ids_where(self, where: dict[str, Any]) -> set[str]:
         """Ids of the chunks matching a `where` clause (to pre-filter lists that have no metadata, like BM25)."""
@@ -320,12 +328,11 @@ class ChromaStore:
                 include=["documents", "metadatas", "distances"],
             )
         )
-        return [
-            SearchResult(
-                cid, got["documents"][0][j], 1.0 - float(got["distances"][0][j]), _public_meta(got["metadatas"][0][j])
-            )
-            for j, cid in enumerate(got["ids"][0])
-        ]
+        out = []
+        for j, cid in enumerate(got["ids"][0]):
+            text, meta = _split(got["documents"][0][j], got["metadatas"][0][j])
+            out.append(SearchResult(cid, text, 1.0 - float(got["distances"][0][j]), _public_meta(meta)))
+        return out
 
     # --- reindex: build beside, swap by rename, keep the old one for rollback ---------------------------------
     def build_replacement(
@@ -348,8 +355,7 @@ class ChromaStore:
             new.upsert(
                 ids=[r["id"] for r in page],
                 embeddings=vectors,
-                documents=[r["text"] for r in page],
-                metadatas=[r["metadata"] for r in page],
+                metadatas=[_stored_meta(r["text"], r["metadata"]) for r in page],
             )
         return temp
 
@@ -471,8 +477,20 @@ def _collection_meta(identity: EmbedderIdentity, generation: int, embed_model: s
     }
 
 
-def _public_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
-    """Chunk metadata as the API shows it: `page` always present (None when unknown)."""
+def _stored_meta(text: str, meta: dict[str, Any]) -> dict[str, Any]:
+    return {**meta, _TEXT: text}
+
+
+def _split(document: str | None, meta: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """A record's text and its metadata without it (text from `documents` in collections of earlier versions)."""
     out = dict(meta or {})
+    text = out.pop(_TEXT, None)
+    return (str(text) if text is not None else document or ""), out
+
+
+def _public_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
+    """Chunk metadata as the API shows it: `page` always present (None when unknown), never the stored text."""
+    out = dict(meta or {})
+    out.pop(_TEXT, None)
     out.setdefault("page", None)
     return out
