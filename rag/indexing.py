@@ -277,7 +277,8 @@ class _Run:
 
         The store's part (Chroma's upsert and HNSW insert, the keyword index) runs in a writer thread while the
         next batch is embedded, so ingest costs little more than embedding alone (bench/run.py `ingest_vs_raw`;
-        only partly: Chroma holds the GIL while it writes, ≈ 0.8 ms a chunk — docs/performance.md).
+        Chroma holds the GIL while it writes, ≈ 0.4 ms a chunk, and the embedding waits meanwhile — see
+        rag/store.py and docs/performance.md).
         One batch at most is in flight, and the manifest is only touched here, in order: a batch is marked
         pending before its store write starts and done after it finished, so a crash still leaves it redoable.
         """
