@@ -1,4 +1,6 @@
-"""Tune the fusion defaults (weights, RRF k, depth) on cached dense and BM25 ranked lists — no re-embedding per trial.
+"""Tune the fusion of the two ranked lists (RRF weights and k, convex weights, depth) on cached dense and BM25 lists —
+no re-embedding per trial. This is `fusion_method = "rrf"` and list-level convex fusion; the shipped default
+(every candidate scored on both sides, keywords by passage, `rag.retrieval`) is measured with `rag eval`.
 
     python bench/tune_fusion.py --beir ../shared/data/beir/scifact --split train --squad ../shared/data/qa/squad2
 
