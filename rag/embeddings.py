@@ -191,16 +191,16 @@ class LocalOnnxEmbedder:
     def _embed_raw(self, items: list[str]) -> np.ndarray:
         if not items:
             return np.empty((0, self.identity.dimension), dtype=np.float32)
-        out: np.ndarray | None = None
         session, tokenizer = self._load()
-        # Equal windows (600 → 300 + 300, not 512 + 88): a short last window sorts, and so pads, worst.
-        windows = -(-len(items) // (self.batch_size * self._WINDOW_BATCHES))
-        window = -(-len(items) // windows)
         if self._one_per_run and len(items) > 1:
             # One text per call (see `_one_per_run`): `threads` calls at a time, each on one core, each worker
             # tokenizing its own text (a batch tokenization here would leave the workers idle meanwhile).
             rows = list(self._pool().map(lambda text: self._run(session, [tokenizer.encode(text)])[0], items))
             return np.stack(rows).astype(np.float32, copy=False)
+        out: np.ndarray | None = None
+        # Equal windows (600 → 300 + 300, not 512 + 88): a short last window sorts, and so pads, worst.
+        windows = -(-len(items) // (self.batch_size * self._WINDOW_BATCHES))
+        window = -(-len(items) // windows)
         for start in range(0, len(items), window):
             encodings = tokenizer.encode_batch(items[start : start + window])
             # Longest first, so batches hold texts of similar length and padding wastes little compute.

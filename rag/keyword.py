@@ -53,8 +53,14 @@ def passage_id(document_id: str, ordinal: int) -> str:
     return f"{document_id}#{ordinal // PASSAGE_CHUNKS}"
 
 
-def _chunk_id(document_id: str, ordinal: int) -> str:
-    return f"{document_id}_{ordinal}"  # the id every chunk gets (rag.chunking), so passages can find members
+def _passage_members(document_id: str, ordinal: int, n_chunks: int | None = None) -> list[str]:
+    """The chunk ids of the passage holding chunk `ordinal` (cut at `n_chunks` when the document's size is known).
+
+    Built from the id every chunk gets (`{document_id}_{ordinal}`, rag.chunking), so members are found by id.
+    """
+    start = ordinal - ordinal % PASSAGE_CHUNKS
+    stop = start + PASSAGE_CHUNKS if n_chunks is None else min(start + PASSAGE_CHUNKS, n_chunks)
+    return [f"{document_id}_{i}" for i in range(start, stop)]
 
 
 def keyword_text(text: str, metadata: dict[str, Any]) -> str:
@@ -164,21 +170,9 @@ class KeywordIndex:
 
     def search(self, query: str, k: int, allowed: Collection[str] | None = None) -> list[tuple[str, float]]:
         """Top `k` chunks for `query`; with `allowed`, only those chunk ids are ranked (a pre-filter)."""
-        import tantivy
-
         with self._lock:
             self._ensure()
-            tokens = self._tokens([query])[0]
-            if not tokens or k <= 0 or (allowed is not None and not allowed):
-                return []
-            q = tantivy.Query
-            terms = q.boolean_query([(tantivy.Occur.Should, q.term_query(self._schema, "body", t)) for t in tokens])
-            if allowed is not None:
-                only = q.const_score_query(q.term_set_query(self._schema, "id", list(allowed)), 0.0)
-                terms = q.boolean_query([(tantivy.Occur.Must, terms), (tantivy.Occur.Must, only)])
-            searcher = self._index.searcher()
-            hits = searcher.search(terms, k).hits
-            return [(searcher.doc(addr)["id"][0], float(score)) for score, addr in hits if score > 0]
+            return self._ranked(self._index, self._schema, "id", query, k, allowed)
 
     def rebuild(self) -> None:
         """Re-read every chunk from the store now (`_ensure` does this by itself when it must)."""
@@ -191,20 +185,27 @@ class KeywordIndex:
 
     def passage_scores(self, query: str, passages: Collection[str]) -> dict[str, float]:
         """BM25 of `query` against each of these passages (those matching no term are left out)."""
-        import tantivy
-
         with self._lock:
             self._ensure()
-            tokens = self._tokens([query])[0]
-            if not tokens or not passages:
-                return {}
-            q, schema = tantivy.Query, self._passage_schema
-            terms = q.boolean_query([(tantivy.Occur.Should, q.term_query(schema, "body", t)) for t in tokens])
-            only = q.const_score_query(q.term_set_query(schema, "pid", list(passages)), 0.0)
-            query_ = q.boolean_query([(tantivy.Occur.Must, terms), (tantivy.Occur.Must, only)])
-            searcher = self._passages.searcher()
-            hits = searcher.search(query_, len(passages)).hits
-            return {searcher.doc(addr)["pid"][0]: float(score) for score, addr in hits if score > 0}
+            return dict(self._ranked(self._passages, self._passage_schema, "pid", query, len(passages), passages))
+
+    def _ranked(
+        self, index: Any, schema: Any, key: str, query: str, k: int, only: Collection[str] | None
+    ) -> list[tuple[str, float]]:
+        """BM25 top `k` of one of the two indexes as `(key, score)`, best first; `only` restricts it to those keys."""
+        import tantivy
+
+        tokens = self._tokens([query])[0]
+        if not tokens or k <= 0 or (only is not None and not only):
+            return []
+        q = tantivy.Query
+        ranked = q.boolean_query([(tantivy.Occur.Should, q.term_query(schema, "body", t)) for t in tokens])
+        if only is not None:
+            restrict = q.const_score_query(q.term_set_query(schema, key, list(only)), 0.0)
+            ranked = q.boolean_query([(tantivy.Occur.Must, ranked), (tantivy.Occur.Must, restrict)])
+        searcher = index.searcher()
+        hits = searcher.search(ranked, k).hits
+        return [(searcher.doc(addr)[key][0], float(score)) for score, addr in hits if score > 0]
 
     # --- keeping it trustworthy ----------------------------------------------------------------------------
     def _ensure(self) -> None:
@@ -265,15 +266,12 @@ class KeywordIndex:
         wanted: dict[str, tuple[str, list[str]]] = {}  # passage id → (document id, member chunk ids)
         for cid, meta in given.items():
             doc, ordinal, n = str(meta.get("document_id", "")), int(meta.get("ordinal", 0)), meta.get("n_chunks")
-            start = ordinal - ordinal % PASSAGE_CHUNKS
-            stop = start + PASSAGE_CHUNKS if n is None else min(start + PASSAGE_CHUNKS, int(n))
-            wanted.setdefault(passage_id(doc, ordinal), (doc, [_chunk_id(doc, i) for i in range(start, stop)] or [cid]))
+            members = _passage_members(doc, ordinal, None if n is None else int(n))
+            wanted.setdefault(passage_id(doc, ordinal), (doc, members or [cid]))
         for cid in touched:
             doc, _, ordinal = cid.rpartition("_")
             if doc and ordinal.isdigit():
-                start = int(ordinal) - int(ordinal) % PASSAGE_CHUNKS
-                members = [_chunk_id(doc, i) for i in range(start, start + PASSAGE_CHUNKS)]
-                wanted.setdefault(passage_id(doc, int(ordinal)), (doc, members))
+                wanted.setdefault(passage_id(doc, int(ordinal)), (doc, _passage_members(doc, int(ordinal))))
         missing = [m for _, members in wanted.values() for m in members if m not in given]
         stored = self._store.get(missing) if missing else []
         # Tokenized once: a chunk's own tokens, then its passage's (token runs do not cross chunk boundaries).
